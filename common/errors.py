@@ -21,6 +21,7 @@ class ErrorCode(IntEnum):
     OPERATION_FAILED = 9
     XML_ERROR = 27
     OPERATION_DENIED = 29
+    CONF_SYNTAX = 33
     XML_DETAIL = 35
     SYSTEM_ERROR = 38
     RPC = 39
@@ -66,6 +67,7 @@ _PREFIX: dict[int, str] = {
     ErrorCode.OPERATION_FAILED: "operation failed: ",
     ErrorCode.XML_ERROR: "XML error: ",
     ErrorCode.OPERATION_DENIED: "operation forbidden: ",
+    ErrorCode.CONF_SYNTAX: "configuration file syntax error: ",
     ErrorCode.NO_DOMAIN: "Domain not found: ",
     ErrorCode.AUTH_FAILED: "authentication failed: ",
     ErrorCode.OPERATION_INVALID: "Requested operation is not valid: ",
@@ -91,6 +93,14 @@ class VirtError(Exception):
         self.domain = int(domain)
         self.message = _PREFIX.get(self.code, "") + detail
         super().__init__(self.message)
+
+    @classmethod
+    def formatted(cls, code: int, domain: int, message: str) -> "VirtError":
+        """An error whose text is already formatted, e.g. as received from a peer."""
+        err = cls(code, domain, "")
+        err.message = message
+        err.args = (message,)
+        return err
 
     @classmethod
     def from_os_error(cls, domain: int, what: str, err: OSError) -> "VirtError":

@@ -1,0 +1,57 @@
+"""Who is on the other end of a UNIX socket, from the kernel's word (SO_PEERCRED)."""
+
+from __future__ import annotations
+
+import grp
+import pwd
+import socket
+import struct
+from dataclasses import dataclass
+
+_UCRED = struct.Struct("iII")
+
+
+@dataclass(frozen=True, slots=True)
+class PeerIdentity:
+    pid: int
+    uid: int
+    gid: int
+    user_name: str
+    group_name: str
+    start_time: int
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22),
+    which polkit uses with the pid to tell a process from a later one with the same pid."""
+
+
+def _name_of_user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _name_of_group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def process_start_time(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat; 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0
+    # The command name (field 2) may contain spaces and ')': split after the last ')'.
+    fields = stat[stat.rfind(b")") + 2:].split()
+    return int(fields[19]) if len(fields) > 19 else 0
+
+
+def peer_identity(sock: socket.socket) -> PeerIdentity:
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    pid, uid, gid = _UCRED.unpack(raw)
+    return PeerIdentity(pid, uid, gid, _name_of_user(uid), _name_of_group(gid),
+                        process_start_time(pid))
+

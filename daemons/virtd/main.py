@@ -1,0 +1,54 @@
+"""virtd: the VM-state daemon (domain definitions, lifecycle, QEMU processes)."""
+
+from __future__ import annotations
+
+import sys
+
+from common.admin.program import admin_program
+from common.config.schema import Config
+from common.daemon import Daemon, ServerSpec, SocketSpec
+from common.main import admin_server_spec, daemon_main
+from common.rpc.keepalive import KeepaliveSettings
+from common.rpc.program import Program
+from common.rpc.server import Limits
+from daemons.virtd.config import SCHEMA
+
+NAME = "virtd"
+
+
+def socket_modes(cfg: Config) -> tuple[int, int]:
+    """Modes of the read-write and read-only sockets: libvirt's defaults unless configured.
+
+    The read-write socket is world-connectable only when polkit decides who may use it.
+    """
+    rw = cfg.unix_sock_rw_perms or ("0777" if cfg.auth_unix_rw == "polkit" else "0700")
+    return int(rw, 8), int(cfg.unix_sock_ro_perms, 8)
+
+
+def main_server_spec(cfg: Config, programs: tuple[Program, ...]) -> ServerSpec:
+    """The `virtd` server: the read-write and the read-only socket."""
+    rw_mode, ro_mode = socket_modes(cfg)
+    return ServerSpec(
+        NAME,
+        Limits(max_clients=cfg.max_clients, max_anonymous_clients=cfg.max_anonymous_clients,
+               max_queued_clients=cfg.max_queued_clients,
+               max_client_requests=cfg.max_client_requests),
+        min_workers=cfg.min_workers, max_workers=cfg.max_workers, prio_workers=cfg.prio_workers,
+        keepalive=KeepaliveSettings(cfg.keepalive_interval, cfg.keepalive_count),
+        sockets=[
+            SocketSpec(NAME, "virtd-sock", ("virtd-sock", "virtd.socket"),
+                       rw_mode, programs,
+                       max_client_requests=cfg.max_client_requests),
+            SocketSpec(NAME, "virtd-sock-ro", ("virtd-sock-ro", "virtd-ro.socket"),
+                       ro_mode, programs, readonly=True,
+                       max_client_requests=cfg.max_client_requests),
+        ],
+    )
+
+
+def build(daemon: Daemon, cfg: Config) -> list[ServerSpec]:
+    return [main_server_spec(cfg, ()), admin_server_spec(NAME, cfg, admin_program())]
+
+
+def main() -> None:
+    sys.exit(daemon_main(NAME, SCHEMA, build))
