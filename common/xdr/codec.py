@@ -126,9 +126,9 @@ class Enum(XdrType):
         self.values = frozenset(int(v) for v in values)
 
     def pack(self, value: Any, out: bytearray) -> None:
-        if int(value) not in self.values:
+        if not isinstance(value, int) or value not in self.values:
             raise XdrEncodeError(f"enum {self.name}: {value!r} is not a declared value")
-        Int.pack(int(value), out)
+        Int.pack(value, out)
 
     def unpack(self, data: bytes | memoryview, pos: int) -> tuple[int, int]:
         value, pos = Int.unpack(data, pos)
@@ -201,7 +201,10 @@ class String(XdrType):
 
     def pack(self, value: Any, out: bytearray) -> None:
         if isinstance(value, str):
-            value = value.encode("utf-8", "surrogateescape")
+            try:
+                value = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as err:
+                raise XdrEncodeError(f"string<{self.maximum}>: {err.reason}") from None
         elif not isinstance(value, (bytes, bytearray)):
             raise XdrEncodeError(f"string<{self.maximum}>: got {type(value).__name__}")
         n = len(value)
@@ -231,6 +234,9 @@ class Array(XdrType):
         self.maximum = maximum
 
     def pack(self, value: Any, out: bytearray) -> None:
+        # Text and bytes are sized iterables too, but never a list of elements.
+        if isinstance(value, (str, bytes, bytearray)) or not hasattr(value, "__len__"):
+            raise XdrEncodeError(f"array<{self.maximum}>: got {type(value).__name__}")
         n = len(value)
         if n > self.maximum:
             raise XdrEncodeError(f"array<{self.maximum}>: {n} elements is too many")
@@ -263,7 +269,12 @@ class CharArray(XdrType):
         self.maximum = maximum
 
     def pack(self, value: Any, out: bytearray) -> None:
-        raw = value.encode("utf-8") + b"\0"
+        if not isinstance(value, str) or "\0" in value:
+            raise XdrEncodeError(f"char<{self.maximum}>: got {value!r}, want text without NUL")
+        try:
+            raw = value.encode("utf-8") + b"\0"
+        except UnicodeEncodeError as err:
+            raise XdrEncodeError(f"char<{self.maximum}>: {err.reason}") from None
         if len(raw) > self.maximum:
             raise XdrEncodeError(f"char<{self.maximum}>: {len(raw)} chars is too many")
         out += UInt._struct.pack(len(raw))
@@ -312,8 +323,13 @@ class Union(XdrType):
         self.arms = dict(arms)
 
     def pack(self, value: Any, out: bytearray) -> None:
-        disc, arm_value = value
-        arm = self.arms.get(disc)
+        try:
+            disc, arm_value = value
+            arm = self.arms.get(disc)
+        except (TypeError, ValueError):
+            raise XdrEncodeError(
+                f"union {self.name}: want a (discriminant, value) pair, got {value!r}"
+            ) from None
         if arm is None:
             raise XdrEncodeError(f"union {self.name}: no arm for discriminant {disc!r}")
         Int.pack(disc, out)
@@ -397,7 +413,10 @@ class Struct(XdrType):
         return f"struct {self.name}"
 
 
-def struct_type(name: str, **fields: XdrType) -> Struct:
-    """Declare a struct with fields in keyword order (the wire order)."""
+def struct_type(name: str, /, **fields: XdrType) -> Struct:
+    """Declare a struct with fields in keyword order (the wire order).
+
+    `name` is positional-only so that a field may itself be called `name`.
+    """
     return Struct(name, list(fields.items()))
 
