@@ -22,7 +22,6 @@ class ErrorCode(IntEnum):
     XML_ERROR = 27
     OPERATION_DENIED = 29
     CONF_SYNTAX = 33
-    CONF_SYNTAX = 33
     XML_DETAIL = 35
     SYSTEM_ERROR = 38
     RPC = 39
@@ -68,7 +67,6 @@ _PREFIX: dict[int, str] = {
     ErrorCode.OPERATION_FAILED: "operation failed: ",
     ErrorCode.XML_ERROR: "XML error: ",
     ErrorCode.OPERATION_DENIED: "operation forbidden: ",
-    ErrorCode.CONF_SYNTAX: "configuration file syntax error: ",
     ErrorCode.CONF_SYNTAX: "configuration file syntax error: ",
     ErrorCode.NO_DOMAIN: "Domain not found: ",
     ErrorCode.AUTH_FAILED: "authentication failed: ",
