@@ -19,6 +19,9 @@ class ErrorCode(IntEnum):
     NO_SUPPORT = 3
     INVALID_ARG = 8
     OPERATION_FAILED = 9
+    NO_SOURCE = 19  # no prefix: libvirt's text depends on whether there is detail
+    NO_TARGET = 20  # no prefix, as NO_SOURCE
+    NO_NAME = 21  # no prefix, as NO_SOURCE
     XML_ERROR = 27
     OPERATION_DENIED = 29
     CONF_SYNTAX = 33
@@ -30,6 +33,7 @@ class ErrorCode(IntEnum):
     OPERATION_INVALID = 55
     CONFIG_UNSUPPORTED = 67
     ARGUMENT_UNSUPPORTED = 74
+    OVERFLOW = 82
     OPERATION_UNSUPPORTED = 84
     RESOURCE_BUSY = 87
     ACCESS_DENIED = 88
@@ -49,6 +53,7 @@ class ErrorDomain(IntEnum):
     TEST = 12
     REMOTE = 13
     DOMAIN = 20
+    CPU = 31
     LOCKING = 42
     AUTH = 46
     LOCKSPACE = 51
@@ -73,6 +78,7 @@ _PREFIX: dict[int, str] = {
     ErrorCode.OPERATION_INVALID: "Requested operation is not valid: ",
     ErrorCode.CONFIG_UNSUPPORTED: "unsupported configuration: ",
     ErrorCode.ARGUMENT_UNSUPPORTED: "argument unsupported: ",
+    ErrorCode.OVERFLOW: "numerical overflow: ",
     ErrorCode.OPERATION_UNSUPPORTED: "Operation not supported: ",
     ErrorCode.RESOURCE_BUSY: "resource busy: ",
     ErrorCode.ACCESS_DENIED: "access denied: ",
