@@ -17,6 +17,7 @@ class ErrorCode(IntEnum):
 
     INTERNAL_ERROR = 1
     NO_SUPPORT = 3
+    NO_CONNECT = 5
     INVALID_ARG = 8
     OPERATION_FAILED = 9
     NO_SOURCE = 19  # no prefix: libvirt's text depends on whether there is detail
@@ -68,6 +69,7 @@ class ErrorDomain(IntEnum):
 _PREFIX: dict[int, str] = {
     ErrorCode.INTERNAL_ERROR: "internal error: ",
     ErrorCode.NO_SUPPORT: "this function is not supported by the connection driver: ",
+    ErrorCode.NO_CONNECT: "no connection driver available for ",
     ErrorCode.INVALID_ARG: "invalid argument: ",
     ErrorCode.OPERATION_FAILED: "operation failed: ",
     ErrorCode.XML_ERROR: "XML error: ",
@@ -97,7 +99,8 @@ class VirtError(Exception):
     def __init__(self, code: int, domain: int, detail: str) -> None:
         self.code = int(code)
         self.domain = int(domain)
-        self.message = _PREFIX.get(self.code, "") + detail
+        prefix = _PREFIX.get(self.code, "")
+        self.message = prefix + detail if detail else prefix.removesuffix(": ")
         super().__init__(self.message)
 
     @classmethod

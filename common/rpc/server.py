@@ -127,16 +127,22 @@ class ServerClient:
         """Close once the reply to the current call is written (libvirt's delayed close)."""
         self.close_requested = True
 
-    def send_event(self, prog: Program, proc: int, body_type: xdr.XdrType, body: Any) -> None:
+    def send_event(self, prog: int, vers: int, proc: int, body_type: xdr.XdrType,
+                   body: Any) -> None:
         """Push an asynchronous MESSAGE (e.g. a domain lifecycle event)."""
         payload = bytearray()
         body_type.pack(body, payload)
-        header = Header(prog.number, prog.version, proc, MessageType.MESSAGE, 0, MessageStatus.OK)
+        header = Header(prog, vers, proc, MessageType.MESSAGE, 0, MessageStatus.OK)
         self.channel.send(encode_packet(header, payload))
 
     def _on_message(self, msg: Message) -> None:
         self.keepalive.received()
-        self.server.dispatch(self, msg)
+        try:
+            self.server.dispatch(self, msg)
+        except Exception:
+            # A bug must cost this one connection, never the daemon.
+            log.exception("dispatch failed for client %d", self.id, extra=fields(client_id=self.id))
+            self.close("internal error while dispatching")
 
     def _keepalive_timeout(self) -> None:
         log.info("client %d: connection closed due to keepalive timeout", self.id,
@@ -317,7 +323,7 @@ class Server:
         except VirtError as err:
             for fd in msg.fds:
                 os.close(fd)
-            self._finish(client, header, None, err)
+            self._finish(client, header, None, None, err)
             return
         ctx = CallContext(self, client, procedure, header, msg.fds)
         handler = procedure.handler

@@ -6,12 +6,15 @@ import sys
 
 from common.admin.program import admin_program
 from common.config.schema import Config
-from common.daemon import Daemon, ServerSpec, SocketSpec
+from common.daemon import Daemon, Holder, ServerSpec, SocketSpec
 from common.main import admin_server_spec, daemon_main
 from common.rpc.keepalive import KeepaliveSettings
 from common.rpc.program import Program
 from common.rpc.server import Limits
 from daemons.virtd.config import SCHEMA
+from daemons.virtd.drivers.test import TestDriver
+from daemons.virtd.remote.connection import DriverTable
+from daemons.virtd.remote.program import remote_program
 
 NAME = "virtd"
 
@@ -46,8 +49,22 @@ def main_server_spec(cfg: Config, programs: tuple[Program, ...]) -> ServerSpec:
     )
 
 
+def load_drivers(daemon: Daemon) -> DriverTable:
+    """The hypervisor drivers this virtd runs, with their saved domains adopted."""
+    paths = daemon.paths
+    test = TestDriver(paths.state_dir, paths.runtime_dir)
+    drivers = DriverTable({test.uri: test}, default_order=(test.uri,))
+    for driver in drivers.all():
+        driver.autostart_all()
+    return drivers
+
+
 def build(daemon: Daemon, cfg: Config) -> list[ServerSpec]:
-    return [main_server_spec(cfg, ()), admin_server_spec(NAME, cfg, admin_program())]
+    drivers = load_drivers(daemon)
+    daemon.holders.append(Holder("VMs", lambda: sum(
+        d.domains.active_count() for d in drivers.all() if d.runs_processes)))
+    return [main_server_spec(cfg, (remote_program(drivers),)),
+            admin_server_spec(NAME, cfg, admin_program())]
 
 
 def main() -> None:
