@@ -20,16 +20,28 @@ from typing import Callable, Iterable
 
 from common.admin.api import AdminApi
 from common.errors import ErrorCode, ErrorDomain, VirtError
+from common.fdstore import FdStore
 from common.log.fields import fields
 from common.log.message_ids import MessageId
 from common.paths import Paths
 from common.rpc.keepalive import KeepaliveSettings
 from common.rpc.program import Program
-from common.rpc.server import AuthType, Limits, Server, ServerClient, Service
+from common.reexec import (
+    FdKeeper,
+    SavedState,
+    StateProvider,
+    exec_self,
+    read_state,
+    state_path,
+    write_state,
+)
+from common.rpc.server import AuthType, Limits, Server, ServerClient, Service, StateRestorer
 from common.systemd import notify
 from common.systemd.activation import Activation
 
 log = logging.getLogger("virtd.daemon")
+
+REEXEC = "SIGUSR1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,11 @@ class Daemon:
         self.stop_hooks: list[Callable[[], None]] = []
         self.idle_timeout = idle_timeout
         self.socket_activated = False
+        self.state_providers: list[StateProvider] = []
+        self.client_state_restorers: dict[str, StateRestorer] = {}
+        self.fdstore_prefixes: tuple[str, ...] = ()
+        """Names under which this daemon parks fds in systemd's fd store (set before sockets open)."""
+        self.fdstore = FdStore()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._stopping: asyncio.Event | None = None
         self._exit_reason = "stopped"
@@ -106,11 +123,18 @@ class Daemon:
         return server
 
     def open_sockets(self, specs: Iterable[ServerSpec], sock_dir: str) -> None:
-        """Create the servers and their services, from activation fds or by binding."""
+        """Create the servers and their services: from a previous image's state after a
+        re-exec, else from socket activation, else by binding them ourselves."""
+        saved = read_state(state_path(self.paths.runtime_dir, self.name))
+        if saved is not None:
+            self._restore(specs, saved)
+            return
         activation = Activation.from_environment()
         self.socket_activated = activation is not None
         if activation is None:
             os.makedirs(sock_dir, mode=0o755, exist_ok=True)
+        else:
+            self.fdstore = FdStore(activation.claim_stored(self.fdstore_prefixes))
         for spec in specs:
             server = self.add_server(spec)
             for sock_spec in spec.sockets:
@@ -133,6 +157,55 @@ class Daemon:
                         unlink_path=unlink))
         if activation is not None:
             activation.complete()
+
+    def _restore(self, specs: Iterable[ServerSpec], saved: SavedState) -> None:
+        """Adopt the servers, sockets, clients and provider state of our previous image."""
+        self.socket_activated = saved.socket_activated
+        self.idle_timeout = saved.idle_timeout
+        for provider in self.state_providers:
+            provider.restore(saved.providers.get(provider.key, {}))
+        for spec in specs:
+            server = self.add_server(spec)
+            state = saved.servers.get(spec.name)
+            if state is None:
+                continue
+            server.restore_settings(state)
+            by_name = {svc["name"]: svc for svc in state["services"]}
+            for sock_spec in spec.sockets:
+                svc = by_name.pop(sock_spec.filename, None)
+                if svc is None:
+                    continue
+                sock = socket.socket(fileno=svc["fd"])
+                os.set_inheritable(sock.fileno(), False)
+                server.add_service(Service(
+                    server, sock, name=sock_spec.filename, readonly=sock_spec.readonly,
+                    auth=sock_spec.auth, max_client_requests=sock_spec.max_client_requests,
+                    programs=sock_spec.programs, own_uid_only=sock_spec.own_uid_only,
+                    unlink_path=svc["unlink_path"]))
+            for svc in by_name.values():
+                os.close(svc["fd"])
+            server.restore_clients(state["clients"], self.client_state_restorers)
+        log.info("%s re-executed: %d clients kept", self.name, self.client_count())
+
+    def _reexec_blocker(self) -> str | None:
+        """Why a re-exec cannot carry everything over, or None if it can."""
+        for server in self.servers.values():
+            for client in server.clients.values():
+                for key, value in client.state.items():
+                    if key not in self.client_state_restorers or not hasattr(value, "to_json"):
+                        return f"client {client.id} holds state {key!r} that cannot be carried over"
+        return None
+
+    def _reexec(self) -> None:
+        """Hand everything to a fresh image of ourselves (SIGUSR1): nothing is closed."""
+        keeper = FdKeeper()
+        servers = {name: server.save_state(keeper) for name, server in self.servers.items()}
+        providers = {p.key: p.save(keeper) for p in self.state_providers}
+        write_state(state_path(self.paths.runtime_dir, self.name), servers, providers,
+                    self.idle_timeout, self.socket_activated)
+        for server in self.servers.values():
+            server.pool.stop()
+        exec_self()
 
     def lock_pidfile(self, path: str) -> None:
         """Hold an exclusive lock on the pid file for our lifetime: one instance at a time."""
@@ -230,6 +303,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGUSR1, self.request_stop, REEXEC)
         for server in self.servers.values():
             server.start()
         watchdog = notify.watchdog_interval()
@@ -239,7 +313,17 @@ class Daemon:
                  extra=fields(message_id=MessageId.DAEMON_START))
         notify.ready(self.status_line())
         self.activity_changed()
-        await self._stopping.wait()
+        while True:
+            await self._stopping.wait()
+            if self._exit_reason != REEXEC:
+                break
+            blocker = self._reexec_blocker()
+            if blocker is None:
+                log.info("%s re-executing itself, keeping every socket, client and resource",
+                         self.name, extra=fields(message_id=MessageId.DAEMON_RELOAD))
+                self._reexec()
+            log.error("re-exec refused: %s", blocker)
+            self._stopping.clear()
         notify.stopping()
         for hook in self.stop_hooks:
             hook()
@@ -291,11 +375,3 @@ def bind_unix_socket(path: str, mode: int, backlog: int) -> socket.socket:
     sock.listen(backlog if backlog > 0 else 30)
     return sock
 
-
-def check_unprivileged_paths(paths: Paths) -> None:
-    """A session daemon needs a runtime directory it can use."""
-    if not paths.privileged and not os.environ.get("XDG_RUNTIME_DIR"):
-        parent = os.path.dirname(paths.runtime_dir)
-        if not os.path.isdir(parent):
-            raise VirtError(ErrorCode.OPERATION_INVALID, ErrorDomain.NONE,
-                            f"no runtime directory: set XDG_RUNTIME_DIR ({parent} does not exist)")

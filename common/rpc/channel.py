@@ -43,6 +43,31 @@ class Channel:
 
     def start(self) -> None:
         self._set_reading(True)
+        self._loop.call_soon(self._drain_buffer)
+
+    def prefill(self, data: bytes) -> None:
+        self._reader.prefill(data)
+
+    def detach_for_reexec(self, timeout: float = 5.0) -> bytes:
+        """Stop serving this socket but keep it open: write out what is queued (blocking,
+        bounded by `timeout`) and return the unread input bytes for the next image."""
+        self._set_reading(False)
+        if self._writing:
+            self._loop.remove_writer(self._fd)
+            self._writing = False
+        self.sock.settimeout(timeout)
+        try:
+            while self._out:
+                item = self._out.popleft()
+                if isinstance(item, int):
+                    send_fd(self.sock, item)
+                    os.close(item)
+                else:
+                    self.sock.sendall(item)
+        except OSError:
+            self._out.clear()
+        self.sock.setblocking(False)
+        return self._reader.take_buffered()
 
     def pause(self) -> None:
         """Stop taking new messages (flow control); buffered ones wait too."""

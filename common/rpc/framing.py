@@ -72,6 +72,16 @@ class PacketReader:
         del buf[: end + nfds]
         return Message(header, payload, fds)
 
+    def take_buffered(self) -> bytes:
+        """Hand over the bytes received but not yet consumed (for a re-exec)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def prefill(self, data: bytes) -> None:
+        """Start with bytes a previous image had received but not consumed."""
+        self._buf[:0] = data
+
     def close(self) -> None:
         """Close FDs that arrived but were never claimed by a message."""
         while self._fds:

@@ -59,6 +59,11 @@ class Keepalive:
         self._last_rx = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def settings(self) -> KeepaliveSettings | None:
+        """The settings pinging runs with, or None if the client never asked for it."""
+        return self._settings
+
     def received(self) -> None:
         """Any packet from the peer proves it is alive."""
         self._last_rx = time.monotonic()

@@ -10,6 +10,8 @@ handler inline, on a worker, or as a coroutine.
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import inspect
 import logging
 import os
@@ -17,7 +19,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from common import xdr
 from common.errors import ErrorCode, ErrorDomain, VirtError
@@ -38,11 +40,15 @@ from common.rpc.protocol import (
     rpc_error,
 )
 from common.rpc.workers import WorkerPool
+from common.reexec import FdKeeper
 
 if TYPE_CHECKING:
     from common.daemon import Daemon
 
 log = logging.getLogger("virtd.rpc.server")
+
+StateRestorer = Callable[["ServerClient", dict[str, Any]], Any]
+"""Rebuilds a program's per-client state (client.state[key]) after a re-exec."""
 
 
 class Transport(IntEnum):
@@ -111,6 +117,42 @@ class ServerClient:
 
     def start(self) -> None:
         self.channel.start()
+
+    def save_state(self, keeper: FdKeeper) -> dict[str, Any]:
+        """Detach from the loop and describe this connection for the next image."""
+        pending = self.channel.detach_for_reexec()
+        keepalive = self.keepalive.settings
+        return {
+            "id": self.id,
+            "fd": keeper.keep(self.channel.sock.fileno()),
+            "service": self.service.name,
+            "readonly": self.readonly,
+            "authenticated": self.authenticated,
+            "connected_at": self.connected_at,
+            "keepalive": [keepalive.interval, keepalive.count] if keepalive else None,
+            "pending": base64.b64encode(pending).decode(),
+            "state": {key: value.to_json() for key, value in self.state.items()},
+        }
+
+    @classmethod
+    def restore(cls, server: "Server", service: "Service", saved: dict[str, Any],
+                restorers: Mapping[str, StateRestorer]) -> "ServerClient":
+        sock = socket.socket(fileno=saved["fd"])
+        os.set_inheritable(sock.fileno(), False)
+        client = cls(server, service, sock, peer_identity(sock), saved["id"])
+        client.connected_at = saved["connected_at"]
+        client.readonly = saved["readonly"]
+        client.authenticated = saved["authenticated"]
+        client.channel.prefill(base64.b64decode(saved["pending"]))
+        if saved["keepalive"]:
+            client.keepalive.start(KeepaliveSettings(*saved["keepalive"]))
+        for key, data in saved["state"].items():
+            restorer = restorers.get(key)
+            if restorer is None:
+                log.error("client %d: no restorer for state %r; dropping it", client.id, key)
+                continue
+            client.state[key] = restorer(client, data)
+        return client
 
     @property
     def closed(self) -> bool:
@@ -231,6 +273,43 @@ class Server:
     def start(self) -> None:
         for service in self.services:
             service.enable(not self._accept_suspended)
+        for client in self.clients.values():
+            client.start()
+
+    def save_state(self, keeper: FdKeeper) -> dict[str, Any]:
+        """Stop serving and describe services, clients and live settings for a re-exec."""
+        for service in self.services:
+            service.enable(False)
+        stats = self.pool.stats()
+        return {
+            "limits": dataclasses.asdict(self.limits),
+            "pool": [stats.min_workers, stats.max_workers, stats.prio_workers],
+            "keepalive": [self.keepalive.interval, self.keepalive.count],
+            "next_client_id": self.next_client_id,
+            "services": [{"name": svc.name, "fd": keeper.keep(svc.sock.fileno()),
+                          "unlink_path": svc.unlink_path} for svc in self.services],
+            "clients": [client.save_state(keeper) for client in self.clients.values()],
+        }
+
+    def restore_settings(self, saved: dict[str, Any]) -> None:
+        """Live-tuned limits and pool sizes carry over a re-exec (changes made through admin)."""
+        self.limits = Limits(**saved["limits"])
+        self.pool.set_limits(*saved["pool"])
+        self.keepalive = KeepaliveSettings(*saved["keepalive"])
+        self.next_client_id = saved["next_client_id"]
+
+    def restore_clients(self, saved: list[dict[str, Any]],
+                        restorers: Mapping[str, StateRestorer]) -> None:
+        services = {svc.name: svc for svc in self.services}
+        for entry in saved:
+            service = services.get(entry["service"])
+            if service is None:
+                log.warning("dropping client %d of vanished service %s", entry["id"],
+                            entry["service"])
+                os.close(entry["fd"])
+                continue
+            client = ServerClient.restore(self, service, entry, restorers)
+            self.clients[client.id] = client
 
     def add_client(self, service: Service, conn: socket.socket) -> None:
         try:

@@ -49,6 +49,13 @@ class Activation:
                 taken.append(socket.socket(fileno=fd))
         return taken
 
+    def claim_stored(self, prefixes: tuple[str, ...]) -> dict[str, list[int]]:
+        """The fds systemd kept for us in its fd store (named with one of our `prefixes`)."""
+        stored = {name: fds for name, fds in self._unclaimed.items() if name.startswith(prefixes)}
+        for name in stored:
+            del self._unclaimed[name]
+        return stored
+
     def complete(self) -> None:
         """Every fd systemd gave us must have a taker; leftovers mean a unit/daemon mismatch."""
         if self._unclaimed:

@@ -14,7 +14,7 @@ from common.rpc.server import Limits
 from daemons.virtd.config import SCHEMA
 from daemons.virtd.drivers.test import TestDriver
 from daemons.virtd.remote.connection import DriverTable
-from daemons.virtd.remote.program import remote_program
+from daemons.virtd.remote.program import STATE_KEY, connection_restorer, remote_program
 
 NAME = "virtd"
 
@@ -61,6 +61,7 @@ def load_drivers(daemon: Daemon) -> DriverTable:
 
 def build(daemon: Daemon, cfg: Config) -> list[ServerSpec]:
     drivers = load_drivers(daemon)
+    daemon.client_state_restorers[STATE_KEY] = connection_restorer(drivers)
     daemon.holders.append(Holder("VMs", lambda: sum(
         d.domains.active_count() for d in drivers.all() if d.runs_processes)))
     return [main_server_spec(cfg, (remote_program(drivers),)),

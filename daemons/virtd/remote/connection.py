@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 from uuid import UUID
 
 from common.errors import ErrorCode, ErrorDomain, VirtError
@@ -67,10 +67,12 @@ class RemoteConnection:
                             "hypervisor connection not open")
         return self.driver
 
-    def register_events(self, event_id: int, domain: UUID | None, sink: EventSink) -> int:
+    def register_events(self, event_id: int, domain: UUID | None, sink: EventSink,
+                        callback_id: int | None = None) -> int:
         driver = self.require_driver()
-        callback_id = self.next_callback
-        self.next_callback += 1
+        if callback_id is None:
+            callback_id = self.next_callback
+            self.next_callback += 1
 
         def listener(dom: DomainRef, event: int, detail: int) -> None:
             if domain is not None and dom.uuid != domain:
@@ -92,6 +94,31 @@ class RemoteConnection:
             raise VirtError(ErrorCode.INVALID_ARG, ErrorDomain.REMOTE,
                             f"callback ID {callback_id} not registered")
         self.require_driver().events.unsubscribe(callback.token)
+
+    def to_json(self) -> dict[str, object]:
+        """What a re-exec must carry over: the open driver, event callbacks, autodestroy."""
+        return {
+            "uri": self.driver.uri if self.driver else None,
+            "callbacks": [[cid, cb.event_id, str(cb.domain) if cb.domain else None]
+                          for cid, cb in self.callbacks.items()],
+            "next_callback": self.next_callback,
+            "close_callback": self.close_callback,
+            "autodestroy": [str(u) for u in self.autodestroy],
+        }
+
+    @classmethod
+    def from_json(cls, client: ServerClient, data: dict[str, Any], drivers: DriverTable,
+                  sink: EventSink) -> "RemoteConnection":
+        conn = cls(client, client.server.daemon.loop)
+        if data["uri"] is not None:
+            conn.driver = drivers.open(data["uri"])
+        for callback_id, event_id, domain in data["callbacks"]:
+            conn.register_events(event_id, UUID(domain) if domain else None, sink, callback_id)
+        conn.next_callback = data["next_callback"]
+        conn.close_callback = data["close_callback"]
+        conn.autodestroy = {UUID(u) for u in data["autodestroy"]}
+        client.on_close(lambda _client: conn.close())
+        return conn
 
     def close(self) -> None:
         """The client closed the connection (or went away): drop listeners, autodestroy."""

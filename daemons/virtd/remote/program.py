@@ -14,14 +14,14 @@ from uuid import UUID
 from common import xdr
 from common.errors import ErrorCode, ErrorDomain, VirtError, check_flags
 from common.rpc.program import Procedure, Program
-from common.rpc.server import AuthType, CallContext
+from common.rpc.server import AuthType, CallContext, ServerClient, StateRestorer
 from common.version import VERSION_NUMBER
 from daemons.virtd.domain.events import DomainRef
 from daemons.virtd.domain.objects import DomainObject
 from daemons.virtd.domain.state import EVENT_ID_LIFECYCLE
 from daemons.virtd.drivers.base import START_AUTODESTROY, Driver, XML_SECURE
 from daemons.virtd.remote import protocol as p
-from daemons.virtd.remote.connection import DriverTable, RemoteConnection
+from daemons.virtd.remote.connection import DriverTable, EventSink, RemoteConnection
 from daemons.virtd.remote.protocol import RemoteProc
 
 FEATURE_FD_PASSING = 8
@@ -307,14 +307,28 @@ def event_register(ctx: CallContext, args: Any) -> Any:
         raise VirtError(ErrorCode.INVALID_ARG, ErrorDomain.REMOTE,
                         f"unsupported event ID {args.eventID}")
     domain = UUID(bytes=args.dom.uuid) if args.dom is not None else None
-    client = ctx.client
+    sink = lifecycle_sink(ctx.client)
+    return p.EventRegisterRet(_conn(ctx).register_events(args.eventID, domain, sink))
+
+
+def lifecycle_sink(client: ServerClient) -> EventSink:
+    """Sends lifecycle events to `client` as libvirt's callback messages."""
 
     def send(callback_id: int, dom: DomainRef, event: int, detail: int) -> None:
         client.send_event(p.REMOTE_PROGRAM, p.REMOTE_VERSION,
                           RemoteProc.DOMAIN_EVENT_CALLBACK_LIFECYCLE, p.LifecycleMsg,
                           p.LifecycleMsg(callback_id, _wire(dom), event, detail))
 
-    return p.EventRegisterRet(_conn(ctx).register_events(args.eventID, domain, send))
+    return send
+
+
+def connection_restorer(drivers: DriverTable) -> StateRestorer:
+    """Rebuilds a client's remote connection after a re-exec."""
+
+    def restore(client: ServerClient, data: dict[str, Any]) -> RemoteConnection:
+        return RemoteConnection.from_json(client, data, drivers, lifecycle_sink(client))
+
+    return restore
 
 
 def event_deregister(ctx: CallContext, args: Any) -> None:
