@@ -1,0 +1,1 @@
+"""Domain definitions: the typed model (definition), XML in and out (xml), safe names (names)."""
