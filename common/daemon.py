@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from common.admin.api import AdminApi
-from common.errors import ErrorCode, ErrorDomain, VirtError
+from common.dbus.interface import Interface
+from common.dbus.mirror import DBusMirror
+from common.errors import VirtError
 from common.fdstore import FdStore
 from common.log.fields import fields
 from common.log.message_ids import MessageId
@@ -35,7 +37,15 @@ from common.reexec import (
     state_path,
     write_state,
 )
-from common.rpc.server import AuthType, Limits, Server, ServerClient, Service, StateRestorer
+from common.rpc.server import (
+    AccessChecker,
+    AuthType,
+    Limits,
+    Server,
+    ServerClient,
+    Service,
+    StateRestorer,
+)
 from common.systemd import notify
 from common.systemd.activation import Activation
 
@@ -108,6 +118,11 @@ class Daemon:
         self.fdstore_prefixes: tuple[str, ...] = ()
         """Names under which this daemon parks fds in systemd's fd store (set before sockets open)."""
         self.fdstore = FdStore()
+        self.dbus_interfaces: list[Interface] = []
+        """Daemon-specific D-Bus interfaces on the daemon object (e.g. virtlockd's leases)."""
+        self.dbus: DBusMirror | None = None
+        self.access: AccessChecker | None = None
+        """Per-procedure access control for the daemon's main server (virtd's access_drivers)."""
         self._idle_timer: asyncio.TimerHandle | None = None
         self._stopping: asyncio.Event | None = None
         self._exit_reason = "stopped"
@@ -119,16 +134,19 @@ class Daemon:
         server = Server(self, spec.name, limits=spec.limits, min_workers=spec.min_workers,
                         max_workers=spec.max_workers, prio_workers=spec.prio_workers,
                         keepalive=spec.keepalive)
+        if spec.name == self.name:
+            server.access = self.access
         self.servers[spec.name] = server
         return server
 
-    def open_sockets(self, specs: Iterable[ServerSpec], sock_dir: str) -> None:
+    def open_sockets(self, specs: Iterable[ServerSpec], sock_dir: str) -> bool:
         """Create the servers and their services: from a previous image's state after a
-        re-exec, else from socket activation, else by binding them ourselves."""
+        re-exec, else from socket activation, else by binding them ourselves.
+        Returns whether we took over from a previous image (a re-exec)."""
         saved = read_state(state_path(self.paths.runtime_dir, self.name))
         if saved is not None:
             self._restore(specs, saved)
-            return
+            return True
         activation = Activation.from_environment()
         self.socket_activated = activation is not None
         if activation is None:
@@ -157,6 +175,7 @@ class Daemon:
                         unlink_path=unlink))
         if activation is not None:
             activation.complete()
+        return False
 
     def _restore(self, specs: Iterable[ServerSpec], saved: SavedState) -> None:
         """Adopt the servers, sockets, clients and provider state of our previous image."""
@@ -309,6 +328,8 @@ class Daemon:
         watchdog = notify.watchdog_interval()
         if watchdog is not None:
             self._schedule_watchdog(watchdog)
+        self.dbus = DBusMirror(self, self.dbus_interfaces)
+        await self.dbus.start()
         log.info("%s started (pid %d)", self.name, os.getpid(),
                  extra=fields(message_id=MessageId.DAEMON_START))
         notify.ready(self.status_line())
@@ -325,6 +346,8 @@ class Daemon:
             log.error("re-exec refused: %s", blocker)
             self._stopping.clear()
         notify.stopping()
+        if self.dbus is not None:
+            self.dbus.stop()
         for hook in self.stop_hooks:
             hook()
         for server in self.servers.values():

@@ -43,11 +43,17 @@ def log_config(cfg: Config) -> LogConfig:
     return LogConfig(cfg.log_level, cfg.log_filters, cfg.log_outputs)
 
 
-def admin_server_spec(daemon: str, cfg: Config, admin: Program) -> ServerSpec:
-    """The `admin` server: one 0600 socket that only the daemon's own uid may use."""
+def admin_server_spec(daemon: str, cfg: Config, admin: Program, *,
+                      max_anonymous_clients: int = 0) -> ServerSpec:
+    """The `admin` server: one 0600 socket that only the daemon's own uid may use.
+
+    libvirt gives virtlockd's and virtlogd's admin server an unauth limit equal to
+    admin_max_clients (libvirtd's has none, 0); virt-admin shows it and
+    server-clients-set checks against it.
+    """
     return ServerSpec(
         "admin",
-        Limits(max_clients=cfg.admin_max_clients, max_anonymous_clients=0,
+        Limits(max_clients=cfg.admin_max_clients, max_anonymous_clients=max_anonymous_clients,
                max_queued_clients=getattr(cfg, "admin_max_queued_clients", 20),
                max_client_requests=getattr(cfg, "admin_max_client_requests", 5)),
         min_workers=getattr(cfg, "admin_min_workers", 0),
@@ -75,7 +81,8 @@ def daemon_main(name: str, schema: Schema, build: Build, argv: Sequence[str] | N
         daemon = Daemon(name, paths, logs, idle_timeout=timeout)
         daemon.lock_pidfile(args.pid_file or os.path.join(paths.runtime_dir, f"{name}.pid"))
         specs = build(daemon, cfg)
-        daemon.open_sockets(specs, cfg.unix_sock_dir or paths.runtime_dir)
+        if not daemon.open_sockets(specs, cfg.unix_sock_dir or paths.runtime_dir):
+            daemon.admin.apply_persisted()
         daemon.reload_hooks.append(lambda: _reload_logging(daemon, schema, config_path, args))
         daemon.run()
         return 0

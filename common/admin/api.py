@@ -7,15 +7,21 @@ semantics and errors live in exactly one place.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from common.admin.tuning import Tuning, tuning_path
 from common.errors import ErrorCode, ErrorDomain, VirtError
+from common.log.fields import fields
+from common.log.manager import LogConfig
 from common.rpc.server import Server, ServerClient
 from common.rpc.workers import PoolStats
 
 if TYPE_CHECKING:
     from common.daemon import Daemon
+
+log = logging.getLogger("virtd.admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,13 @@ class AdminApi:
         self.daemon.logs.set_filters(filters)
         self.daemon.settings_changed(None, "log_filters")
 
+    def log_level(self) -> int:
+        return int(self.daemon.logs.current().level)
+
+    def set_log_level(self, level: int) -> None:
+        self.daemon.logs.set_level(level)
+        self.daemon.settings_changed(None, "log_level")
+
     # -- daemon ----------------------------------------------------------------
 
     def update_tls_files(self, server: str) -> None:
@@ -135,3 +148,37 @@ class AdminApi:
     def set_daemon_timeout(self, seconds: int) -> None:
         self.daemon.set_idle_timeout(seconds)
         self.daemon.settings_changed(None, "timeout")
+
+    # -- persistence (beyond libvirt) ---------------------------------------------
+
+    def persist(self) -> str:
+        """Save the live tuning so the next start applies it over the config file; returns
+        the file written."""
+        logs = self.daemon.logs.current()
+        servers = {}
+        for name, server in self.daemon.servers.items():
+            pool = server.pool.stats()
+            servers[name] = {"min_workers": pool.min_workers, "max_workers": pool.max_workers,
+                             "prio_workers": pool.prio_workers,
+                             "max_clients": server.limits.max_clients,
+                             "max_unauth": server.limits.max_anonymous_clients}
+        tuning = Tuning(servers, logs.level, logs.filters, logs.outputs, self.daemon.idle_timeout)
+        path = tuning_path(self.daemon.paths, self.daemon.name)
+        tuning.save(path)
+        log.info("live tuning saved to %s", path, extra=fields(tuning_file=path))
+        return path
+
+    def apply_persisted(self) -> None:
+        """At start: re-apply what `persist` saved, if anything."""
+        tuning = Tuning.load(tuning_path(self.daemon.paths, self.daemon.name))
+        if tuning is None:
+            return
+        for name, values in tuning.servers.items():
+            server = self.daemon.servers.get(name)
+            if server is None:
+                continue
+            server.pool.set_limits(values["min_workers"], values["max_workers"],
+                                   values["prio_workers"])
+            server.set_client_limits(values["max_clients"], values["max_unauth"])
+        self.daemon.logs.apply(LogConfig(tuning.log_level, tuning.log_filters, tuning.log_outputs))
+        self.daemon.idle_timeout = tuning.idle_timeout

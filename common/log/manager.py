@@ -186,6 +186,13 @@ class LogManager:
         with self._handler.lock:
             self._replace(self._handler.state.level, self._handler.state.filters, outputs)
 
+    def current(self) -> LogConfig:
+        """The settings in effect, in config-file syntax (outputs None while defaulted)."""
+        state = self._handler.state
+        filters = " ".join(f"{f.priority:d}:{f.match}" for f in state.filters) or None
+        outputs = None if state.default_outputs else format_outputs(state.output_specs)
+        return LogConfig(int(state.level), filters, outputs)
+
     def get_filters(self) -> tuple[str | None, int]:
         """libvirt 9.0's admin reply: (`P:*match* ` per filter or None, count)."""
         filters = self._handler.state.filters

@@ -9,6 +9,7 @@ import struct
 from dataclasses import dataclass
 
 _UCRED = struct.Struct("iII")
+SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,12 @@ def peer_identity(sock: socket.socket) -> PeerIdentity:
     return PeerIdentity(pid, uid, gid, _name_of_user(uid), _name_of_group(gid),
                         process_start_time(pid))
 
+
+
+def peer_pidfd(sock: socket.socket) -> int | None:
+    """A pidfd for the process that connected `sock` (immune to pid reuse), or None on
+    kernels without SO_PEERPIDFD."""
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+    except OSError:
+        return None

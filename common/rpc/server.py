@@ -19,14 +19,14 @@ import socket
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 from common import xdr
 from common.errors import ErrorCode, ErrorDomain, VirtError
 from common.log.fields import fields, log_error
 from common.log.message_ids import MessageId
 from common.rpc.channel import Channel
-from common.rpc.identity import PeerIdentity, peer_identity
+from common.rpc.identity import PeerIdentity, peer_identity, peer_pidfd
 from common.rpc.keepalive import PONG_PACKET, Keepalive, KeepaliveSettings, is_keepalive
 from common.rpc.program import Procedure, Program, Reply
 from common.rpc.protocol import (
@@ -46,6 +46,13 @@ if TYPE_CHECKING:
     from common.daemon import Daemon
 
 log = logging.getLogger("virtd.rpc.server")
+
+class AccessChecker(Protocol):
+    """Decides, before a procedure runs, whether the caller holds the permissions in its row."""
+
+    async def check(self, ctx: "CallContext", args: Any) -> None:
+        """Return if allowed; raise VirtError (ACCESS_DENIED) if not."""
+
 
 StateRestorer = Callable[["ServerClient", dict[str, Any]], Any]
 """Rebuilds a program's per-client state (client.state[key]) after a re-exec."""
@@ -86,10 +93,17 @@ class CallContext:
     procedure: Procedure
     header: Header
     fds: list[int] = field(default_factory=list)
+    """Descriptors that came with the call. A handler that keeps one removes it from this
+    list; the rest are closed once the handler returns, as libvirt frees them with the
+    message, so a client cannot leak descriptors into the daemon."""
 
     @property
     def daemon(self) -> "Daemon":
         return self.server.daemon
+
+    def close_unclaimed_fds(self) -> None:
+        while self.fds:
+            os.close(self.fds.pop())
 
 
 class ServerClient:
@@ -104,7 +118,9 @@ class ServerClient:
         self.connected_at = int(time.time())
         self.transport = Transport.UNIX
         self.readonly = service.readonly
-        self.authenticated = service.auth == AuthType.NONE
+        # The daemon's own uid is trusted on every socket, as the socket's owner (libvirt
+        # does the same); others must complete the service's authentication first.
+        self.authenticated = service.auth == AuthType.NONE or identity.uid == os.geteuid()
         self.max_requests = service.max_client_requests
         self.inflight = 0
         self.close_requested = False
@@ -114,6 +130,13 @@ class ServerClient:
         self.channel = Channel(sock, loop, self._on_message, self._on_close)
         self.keepalive = Keepalive(loop, self.channel.send, self._keepalive_timeout)
         self._close_hooks: list[Callable[["ServerClient"], None]] = []
+        self._pidfd: int | None = None
+
+    def pidfd(self) -> int | None:
+        """The peer's pidfd, taken on first use and kept until the connection closes."""
+        if self._pidfd is None and not self.closed:
+            self._pidfd = peer_pidfd(self.channel.sock)
+        return self._pidfd
 
     def start(self) -> None:
         self.channel.start()
@@ -193,6 +216,9 @@ class ServerClient:
 
     def _on_close(self, reason: str | None) -> None:
         self.keepalive.stop()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         for hook in self._close_hooks:
             try:
                 hook(self)
@@ -262,6 +288,8 @@ class Server:
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
         self._accept_suspended = False
+        self.access: AccessChecker | None = None
+        """Per-procedure access control (access_drivers = [ "polkit" ]), or None for none."""
         self.client_hooks: list[Callable[[str, ServerClient], None]] = []
         """Called with ("connect" | "disconnect", client): journal records, D-Bus signals."""
 
@@ -405,7 +433,26 @@ class Server:
             self._finish(client, header, None, None, err)
             return
         ctx = CallContext(self, client, procedure, header, msg.fds)
-        handler = procedure.handler
+        if self.access is not None and procedure.acl:
+            asyncio.ensure_future(self._run_checked(self.access, ctx, args))
+        else:
+            self._execute(ctx, args)
+
+    async def _run_checked(self, access: "AccessChecker", ctx: CallContext, args: Any) -> None:
+        """Run the call once the access driver allowed every permission it needs."""
+        try:
+            await access.check(ctx, args)
+        except VirtError as err:
+            for fd in ctx.fds:
+                os.close(fd)
+            self._finish(ctx.client, ctx.header, None, None, err)
+            return
+        self._execute(ctx, args)
+
+    def _execute(self, ctx: CallContext, args: Any) -> None:
+        """Run the handler where its table row says: a coroutine, a worker, or inline."""
+        handler = ctx.procedure.handler
+        procedure, header, client = ctx.procedure, ctx.header, ctx.client
         if inspect.iscoroutinefunction(handler):
             asyncio.ensure_future(self._run_async(ctx, args))
         elif procedure.blocking and not self.pool.synchronous:
@@ -446,6 +493,8 @@ class Server:
                           extra=fields(client_id=ctx.client.id))
             return None, VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
                                    f"unexpected failure in {ctx.procedure.name}")
+        finally:
+            ctx.close_unclaimed_fds()
 
     def _run_in_worker(self, loop: asyncio.AbstractEventLoop, ctx: CallContext, args: Any) -> None:
         result = self._run(ctx, args)
@@ -461,6 +510,8 @@ class Server:
                           extra=fields(client_id=ctx.client.id))
             result = (None, VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
                                       f"unexpected failure in {ctx.procedure.name}"))
+        finally:
+            ctx.close_unclaimed_fds()
         self._finish(ctx.client, ctx.header, ctx.procedure, *result)
 
     def _finish(self, client: ServerClient, call: Header, procedure: Procedure | None,

@@ -10,27 +10,43 @@ from common.daemon import Daemon, Holder, ServerSpec, SocketSpec
 from common.main import admin_server_spec, daemon_main
 from common.rpc.keepalive import KeepaliveSettings
 from common.rpc.program import Program
-from common.rpc.server import Limits
+from common.rpc.server import AuthType, Limits
+from daemons.virtd.access import PolkitAccess
 from daemons.virtd.config import SCHEMA
 from daemons.virtd.drivers.test import TestDriver
 from daemons.virtd.remote.connection import DriverTable
-from daemons.virtd.remote.program import STATE_KEY, connection_restorer, remote_program
+from daemons.virtd.remote.program import (
+    STATE_KEY,
+    connection_driver,
+    connection_restorer,
+    remote_program,
+)
 
 NAME = "virtd"
 
 
-def socket_modes(cfg: Config) -> tuple[int, int]:
+def socket_modes(cfg: Config, privileged: bool) -> tuple[int, int]:
     """Modes of the read-write and read-only sockets: libvirt's defaults unless configured.
 
     The read-write socket is world-connectable only when polkit decides who may use it.
     """
-    rw = cfg.unix_sock_rw_perms or ("0777" if cfg.auth_unix_rw == "polkit" else "0700")
+    polkit = auth_types(cfg, privileged)[0] == AuthType.POLKIT
+    rw = cfg.unix_sock_rw_perms or ("0777" if polkit else "0700")
     return int(rw, 8), int(cfg.unix_sock_ro_perms, 8)
 
 
-def main_server_spec(cfg: Config, programs: tuple[Program, ...]) -> ServerSpec:
+def auth_types(cfg: Config, privileged: bool) -> tuple[AuthType, AuthType]:
+    """Authentication of the read-write and read-only sockets: polkit by default for the
+    system daemon, none for a session daemon (libvirt's defaults)."""
+    default = "polkit" if privileged else "none"
+    kinds = {"none": AuthType.NONE, "polkit": AuthType.POLKIT}
+    return kinds[cfg.auth_unix_rw or default], kinds[cfg.auth_unix_ro or default]
+
+
+def main_server_spec(cfg: Config, programs: tuple[Program, ...], privileged: bool) -> ServerSpec:
     """The `virtd` server: the read-write and the read-only socket."""
-    rw_mode, ro_mode = socket_modes(cfg)
+    rw_mode, ro_mode = socket_modes(cfg, privileged)
+    rw_auth, ro_auth = auth_types(cfg, privileged)
     return ServerSpec(
         NAME,
         Limits(max_clients=cfg.max_clients, max_anonymous_clients=cfg.max_anonymous_clients,
@@ -40,10 +56,10 @@ def main_server_spec(cfg: Config, programs: tuple[Program, ...]) -> ServerSpec:
         keepalive=KeepaliveSettings(cfg.keepalive_interval, cfg.keepalive_count),
         sockets=[
             SocketSpec(NAME, "virtd-sock", ("virtd-sock", "virtd.socket"),
-                       rw_mode, programs,
+                       rw_mode, programs, auth=rw_auth,
                        max_client_requests=cfg.max_client_requests),
             SocketSpec(NAME, "virtd-sock-ro", ("virtd-sock-ro", "virtd-ro.socket"),
-                       ro_mode, programs, readonly=True,
+                       ro_mode, programs, readonly=True, auth=ro_auth,
                        max_client_requests=cfg.max_client_requests),
         ],
     )
@@ -64,8 +80,13 @@ def build(daemon: Daemon, cfg: Config) -> list[ServerSpec]:
     daemon.client_state_restorers[STATE_KEY] = connection_restorer(drivers)
     daemon.holders.append(Holder("VMs", lambda: sum(
         d.domains.active_count() for d in drivers.all() if d.runs_processes)))
-    return [main_server_spec(cfg, (remote_program(drivers),)),
-            admin_server_spec(NAME, cfg, admin_program())]
+    specs = [main_server_spec(cfg, (remote_program(drivers),), daemon.paths.privileged),
+             admin_server_spec(NAME, cfg, admin_program())]
+    if "polkit" in (cfg.access_drivers or ()):
+        daemon.access = PolkitAccess(
+            lambda: daemon.dbus.authority if daemon.dbus is not None else None, drivers,
+            connection_driver)
+    return specs
 
 
 def main() -> None:

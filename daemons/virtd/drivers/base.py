@@ -68,6 +68,8 @@ class Driver:
 
     type_name = ""
     """What virConnectGetType answers ("TEST", "QEMU")."""
+    acl_name = ""
+    """The connect_driver detail polkit rules see ("Test", "QEMU"), as libvirt names it."""
     error_domain = ErrorDomain.NONE
     hypervisor_version = 0
     runs_processes = False
@@ -117,9 +119,12 @@ class Driver:
         return VirtError(ErrorCode.OPERATION_INVALID, self.error_domain, "domain is already running")
 
     def not_running_error(self, obj: DomainObject) -> VirtError:
-        return VirtError(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN, "domain is not running")
+        return domain_not_running()
 
     def not_paused_error(self, obj: DomainObject) -> VirtError:
+        """Refusal to resume `obj`, which is not paused (and perhaps not even active)."""
+        if not obj.active:
+            return domain_not_running()
         return VirtError(ErrorCode.OPERATION_INVALID, self.error_domain, "domain is not paused")
 
     def prepare_definition(self, definition: DomainDefinition) -> DomainDefinition:
@@ -284,8 +289,7 @@ class Driver:
         check_flags(flags, DESTROY_GRACEFUL, "virDomainDestroyFlags", self.error_domain)
         with self.domains.lock:
             if not obj.active:
-                raise VirtError(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN,
-                                "domain is not running")
+                raise domain_not_running()
             self.hv_stop(obj, graceful=bool(flags & DESTROY_GRACEFUL))
             self._stopped(obj, ShutoffReason.DESTROYED, StoppedDetail.DESTROYED)
 
@@ -299,7 +303,8 @@ class Driver:
     def reboot(self, obj: DomainObject, flags: int) -> None:
         check_flags(flags, 0xFF, "virDomainReboot", self.error_domain)
         with self.domains.lock:
-            self._require_active(obj)
+            if not obj.active:
+                raise domain_not_running()
             self.hv_reboot(obj)
             obj.set_state(DomainState.RUNNING, RunningReason.BOOTED)
             self._save_status(obj)
@@ -315,7 +320,6 @@ class Driver:
 
     def resume(self, obj: DomainObject) -> None:
         with self.domains.lock:
-            self._require_active(obj)
             if obj.state != DomainState.PAUSED:
                 raise self.not_paused_error(obj)
             self.hv_resume(obj)
@@ -364,6 +368,11 @@ class Driver:
 
     def hostname(self) -> str:
         return socket.gethostname()
+
+
+def domain_not_running() -> VirtError:
+    """libvirt's shared refusal (virDomainObjCheckActive) to act on an inactive domain."""
+    return VirtError(ErrorCode.OPERATION_INVALID, ErrorDomain.DOMAIN, "domain is not running")
 
 
 def _group(flags: int, yes: int, no: int, value: bool) -> bool:

@@ -3,16 +3,23 @@
 At first start it holds one running domain named `test`, as libvirt's does.
 Unlike libvirt's in-memory driver, definitions and states persist, so a
 workflow spread over several virsh invocations (and daemon restarts) works.
+
+Other deliberate differences from libvirt's test driver, which skips checks its
+real drivers make: undefining or autostarting a transient domain is refused,
+`start --paused` works, and a failed lookup names what was looked for, as
+libvirt's QEMU driver does.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-
+from dataclasses import replace
 
 from common.errors import ErrorCode, ErrorDomain, VirtError
 from daemons.virtd.domain import xml as domain_xml
+from daemons.virtd.domain.definition import DomainDefinition
 from daemons.virtd.domain.objects import DomainObject
 from daemons.virtd.domain.state import DomainState, RunningReason
 from daemons.virtd.drivers.base import Driver
@@ -37,11 +44,17 @@ DEFAULT_DOMAIN_XML = """<domain type='test'>
     <disk type='file' device='disk'>
       <source file='/guest/diskimage1'/>
       <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
     </disk>
     <interface type='network'>
       <mac address='aa:bb:cc:dd:ee:ff'/>
       <source network='default'/>
+      <target dev='testnet0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/>
     </interface>
+    <memballoon model='virtio'>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>
+    </memballoon>
   </devices>
 </domain>
 """
@@ -49,6 +62,7 @@ DEFAULT_DOMAIN_XML = """<domain type='test'>
 
 class TestDriver(Driver):
     type_name = "TEST"
+    acl_name = "Test"
     error_domain = ErrorDomain.TEST
     hypervisor_version = 2
 
@@ -70,6 +84,15 @@ class TestDriver(Driver):
             self._save_status(obj)
         with open(marker, "w"):
             pass
+
+    def prepare_definition(self, definition: DomainDefinition) -> DomainDefinition:
+        """libvirt's test driver defaults: the i686 arch, and `testnetN` for unnamed NICs."""
+        taken = {nic.target_dev for nic in definition.interfaces if nic.target_dev}
+        free_names = (name for name in map("testnet{}".format, itertools.count())
+                      if name not in taken)
+        interfaces = tuple(nic if nic.target_dev else replace(nic, target_dev=next(free_names))
+                           for nic in definition.interfaces)
+        return replace(definition, arch=definition.arch or "i686", interfaces=interfaces)
 
     def hv_start(self, obj: DomainObject, paused: bool) -> None:
         """The test hypervisor starts instantly."""
@@ -100,7 +123,8 @@ class TestDriver(Driver):
         return "testSecurity", ""
 
     def security_label(self, obj: DomainObject) -> tuple[str, bool]:
-        return "libvirt-test", True
+        """Only an active domain has a label (virsh dominfo prints none for an inactive one)."""
+        return ("libvirt-test", True) if obj.active else ("", False)
 
     def already_running_error(self, obj: DomainObject) -> VirtError:
         return VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.TEST,

@@ -91,8 +91,8 @@ class RemoteConnection:
     def deregister_events(self, callback_id: int) -> None:
         callback = self.callbacks.pop(callback_id, None)
         if callback is None:
-            raise VirtError(ErrorCode.INVALID_ARG, ErrorDomain.REMOTE,
-                            f"callback ID {callback_id} not registered")
+            raise VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
+                            f"domain event callback {callback_id} not registered")
         self.require_driver().events.unsubscribe(callback.token)
 
     def to_json(self) -> dict[str, object]:

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from common import xdr
+from common.dbus.polkit import client_subject
 from common.errors import ErrorCode, ErrorDomain, VirtError, check_flags
 from common.rpc.program import Procedure, Program
 from common.rpc.server import AuthType, CallContext, ServerClient, StateRestorer
@@ -47,6 +48,12 @@ def _conn(ctx: CallContext) -> RemoteConnection:
 
 def _driver(ctx: CallContext) -> Driver:
     return _conn(ctx).require_driver()
+
+
+def connection_driver(ctx: CallContext) -> Driver | None:
+    """The driver a client's connection has open, if any (for access checks)."""
+    conn = ctx.client.state.get(STATE_KEY)
+    return conn.driver if conn is not None else None
 
 
 def _wire(obj: DomainObject | DomainRef) -> Any:
@@ -111,6 +118,23 @@ def auth_list(ctx: CallContext, args: None) -> Any:
     service_auth = ctx.client.service.auth
     types = [] if ctx.client.authenticated else [int(service_auth)]
     return p.AuthListRet(types or [int(AuthType.NONE)])
+
+
+async def auth_polkit(ctx: CallContext, args: None) -> Any:
+    """Authenticate a socket client with polkit: org.virtd.unix.manage on the read-write
+    socket, org.virtd.unix.monitor on the read-only one (an agent may be asked)."""
+    client = ctx.client
+    if not client.authenticated:
+        authority = ctx.daemon.dbus.authority if ctx.daemon.dbus is not None else None
+        if authority is None:
+            raise VirtError(ErrorCode.AUTH_UNAVAILABLE, ErrorDomain.AUTH,
+                            "polkit cannot be reached on the system bus")
+        action = "org.virtd.unix.monitor" if client.readonly else "org.virtd.unix.manage"
+        await authority.check(client_subject(client), action, {}, interactive=True,
+                              denied_code=ErrorCode.AUTH_FAILED, denied_domain=ErrorDomain.AUTH)
+        client.authenticated = True
+        ctx.server.check_limits()
+    return p.AuthPolkitRet(1)
 
 
 def register_close_callback(ctx: CallContext, args: None) -> None:
@@ -371,6 +395,8 @@ PROCEDURES = (
           needs_auth=False),
     _proc(RemoteProc.AUTH_LIST, V, p.AuthListRet, auth_list, "virConnectAuthList", _CONNECT,
           readonly_ok=_R, needs_auth=False),
+    _proc(RemoteProc.AUTH_POLKIT, V, p.AuthPolkitRet, auth_polkit, "virConnectAuthPolkit",
+          _CONNECT, readonly_ok=_R, needs_auth=False),
     _proc(RemoteProc.CONNECT_REGISTER_CLOSE_CALLBACK, V, V, register_close_callback,
           "virConnectRegisterCloseCallback", ("connect.read",), readonly_ok=_R),
     _proc(RemoteProc.CONNECT_UNREGISTER_CLOSE_CALLBACK, V, V, unregister_close_callback,
