@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import socket
 from dataclasses import dataclass
 from uuid import UUID
@@ -81,6 +82,9 @@ class Driver:
         self.runtime_dir = runtime_dir
         self.events = EventBus(self.type_name)
         self.domains = DomainRegistry(no_domain(self.error_domain))
+        self._config_lock = threading.Lock()
+        """Serializes changes to persistent definitions, whose durable writes can be slow;
+        `domains.lock` guards the indexes and states and is only held briefly."""
 
     # -- driver-specific hooks ------------------------------------------------------
 
@@ -193,9 +197,17 @@ class Driver:
     def define(self, xml: str, flags: int) -> DomainObject:
         check_flags(flags, DEFINE_VALIDATE, "virDomainDefineXMLFlags", self.error_domain)
         definition = self.prepare_definition(domain_xml.parse(xml))
+        with self._config_lock:
+            with self.domains.lock:
+                self._check_unique(definition)
+            # The slow, durable write holds only the config lock: lifecycle calls go on.
+            self._save_config(definition)
+            return self._defined(definition)
+
+    def _defined(self, definition: DomainDefinition) -> DomainObject:
+        """Adopt a definition already saved to disk (callers hold the config lock)."""
         with self.domains.lock:
             existing = self._check_unique(definition)
-            self._save_config(definition)
             if existing is None:
                 obj = DomainObject.persistent_from(definition)
                 self.domains.add(obj)
@@ -211,21 +223,26 @@ class Driver:
 
     def undefine(self, obj: DomainObject, flags: int) -> None:
         check_flags(flags, UNDEFINE_ALLOWED, "virDomainUndefineFlags", self.error_domain)
-        with self.domains.lock:
+        with self._config_lock:
             if not obj.persistent:
                 raise VirtError(ErrorCode.OPERATION_INVALID, self.error_domain,
                                 "cannot undefine transient domain")
             self.store.delete_config(obj.name)
-            self._emit(obj, Event.UNDEFINED, UndefinedDetail.REMOVED)
-            obj.config = None
-            obj.autostart = False
-            if obj.active:
-                self._save_status(obj)
-            else:
-                self.domains.remove(obj)
+            with self.domains.lock:
+                self._forget_config(obj)
+
+    def _forget_config(self, obj: DomainObject) -> None:
+        """The definition is gone from disk: a running domain becomes transient."""
+        self._emit(obj, Event.UNDEFINED, UndefinedDetail.REMOVED)
+        obj.config = None
+        obj.autostart = False
+        if obj.active:
+            self._save_status(obj)
+        else:
+            self.domains.remove(obj)
 
     def set_autostart(self, obj: DomainObject, on: bool) -> None:
-        with self.domains.lock:
+        with self._config_lock:
             if not obj.persistent:
                 raise VirtError(ErrorCode.OPERATION_INVALID, self.error_domain,
                                 "cannot set autostart for transient domain")
@@ -256,7 +273,7 @@ class Driver:
         check_flags(flags, START_PAUSED | START_AUTODESTROY | START_BYPASS_CACHE |
                     START_VALIDATE, "virDomainCreateXML", self.error_domain)
         definition = self.prepare_definition(domain_xml.parse(xml))
-        with self.domains.lock:
+        with self._config_lock, self.domains.lock:
             existing = self._check_unique(definition)
             if existing is not None and existing.active:
                 raise VirtError(ErrorCode.OPERATION_INVALID, self.error_domain,
