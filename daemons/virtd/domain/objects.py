@@ -32,6 +32,9 @@ class DomainObject:
     autostart: bool = False
     started_at: float = 0.0
     messages: list[str] = field(default_factory=list)
+    job: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Held across a lifecycle change, which may wait on the hypervisor; the registry lock
+    is never held that long, so lookups and queries never wait for a VM to start."""
 
     @property
     def definition(self) -> DomainDefinition:

@@ -264,7 +264,7 @@ class Driver:
         check_flags(flags, START_PAUSED | START_AUTODESTROY | START_BYPASS_CACHE |
                     START_FORCE_BOOT | START_VALIDATE, "virDomainCreateWithFlags",
                     self.error_domain)
-        with self.domains.lock:
+        with obj.job:
             if obj.active:
                 raise self.already_running_error(obj)
             self._start(obj, bool(flags & START_PAUSED))
@@ -273,15 +273,17 @@ class Driver:
         check_flags(flags, START_PAUSED | START_AUTODESTROY | START_BYPASS_CACHE |
                     START_VALIDATE, "virDomainCreateXML", self.error_domain)
         definition = self.prepare_definition(domain_xml.parse(xml))
-        with self._config_lock, self.domains.lock:
-            existing = self._check_unique(definition)
-            if existing is not None and existing.active:
-                raise VirtError(ErrorCode.OPERATION_INVALID, self.error_domain,
-                                f"domain '{existing.name}' is already active")
-            obj = existing or DomainObject.transient_from(definition)
+        with self._config_lock:
+            with self.domains.lock:
+                existing = self._check_unique(definition)
+                if existing is not None and existing.active:
+                    raise VirtError(ErrorCode.OPERATION_INVALID, self.error_domain,
+                                    f"domain '{existing.name}' is already active")
+                obj = existing or DomainObject.transient_from(definition)
+                if existing is None:
+                    self.domains.add(obj)
+        with obj.job:
             obj.live = definition
-            if existing is None:
-                self.domains.add(obj)
             try:
                 self._start(obj, bool(flags & START_PAUSED))
             except VirtError:
@@ -304,7 +306,7 @@ class Driver:
 
     def destroy(self, obj: DomainObject, flags: int) -> None:
         check_flags(flags, DESTROY_GRACEFUL, "virDomainDestroyFlags", self.error_domain)
-        with self.domains.lock:
+        with obj.job:
             if not obj.active:
                 raise domain_not_running()
             self.hv_stop(obj, graceful=bool(flags & DESTROY_GRACEFUL))
@@ -312,14 +314,14 @@ class Driver:
 
     def shutdown(self, obj: DomainObject, flags: int) -> None:
         check_flags(flags, 0xFF, "virDomainShutdownFlags", self.error_domain)
-        with self.domains.lock:
+        with obj.job:
             self._require_active(obj)
             if self.hv_shutdown(obj):
                 self._stopped(obj, ShutoffReason.SHUTDOWN, StoppedDetail.SHUTDOWN)
 
     def reboot(self, obj: DomainObject, flags: int) -> None:
         check_flags(flags, 0xFF, "virDomainReboot", self.error_domain)
-        with self.domains.lock:
+        with obj.job:
             if not obj.active:
                 raise domain_not_running()
             self.hv_reboot(obj)
@@ -327,7 +329,7 @@ class Driver:
             self._save_status(obj)
 
     def suspend(self, obj: DomainObject) -> None:
-        with self.domains.lock:
+        with obj.job:
             if obj.state != DomainState.RUNNING or not obj.active:
                 raise self.not_running_error(obj)
             self.hv_pause(obj)
@@ -336,7 +338,7 @@ class Driver:
             self._emit(obj, Event.SUSPENDED, SuspendedDetail.PAUSED)
 
     def resume(self, obj: DomainObject) -> None:
-        with self.domains.lock:
+        with obj.job:
             if obj.state != DomainState.PAUSED:
                 raise self.not_paused_error(obj)
             self.hv_resume(obj)
