@@ -18,6 +18,10 @@ from common.errors import ErrorCode, ErrorDomain, VirtError
 
 log = logging.getLogger("virtd.rpc.workers")
 
+EAGER_WORKERS_MAX = 4096
+"""Most minimum or priority workers: those threads start at once, so a typo must not try
+to start billions of them (maxWorkers is only a ceiling and needs no bound)."""
+
 
 @dataclass(slots=True)
 class _Job:
@@ -87,6 +91,10 @@ class WorkerPool:
             if new_min > new_max:
                 raise VirtError(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
                                 "minWorkers cannot be larger than maxWorkers")
+            for label, value in (("minWorkers", new_min), ("prioWorkers", new_prio)):
+                if value > EAGER_WORKERS_MAX:
+                    raise VirtError(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                                    f"{label} must not exceed {EAGER_WORKERS_MAX}")
             if (new_max == 0) != (self._max == 0):
                 raise VirtError(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
                                 "maxWorkers must not be switched from zero to non-zero and vice versa")
@@ -113,11 +121,16 @@ class WorkerPool:
             kind = "prio" if priority else "worker"
             thread = threading.Thread(target=self._work, args=(priority,),
                                       name=f"{self.name}-{kind}-{self._serial}", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                raise VirtError(ErrorCode.SYSTEM_ERROR, ErrorDomain.NONE,
+                                "Failed to create thread: Resource temporarily unavailable"
+                                ) from None
             if priority:
                 self._n_prio += 1
             else:
                 self._n_workers += 1
-            thread.start()
 
     def _surplus(self, priority: bool) -> bool:
         if self._stopping:

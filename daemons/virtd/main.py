@@ -13,7 +13,10 @@ from common.rpc.program import Program
 from common.rpc.server import AuthType, Limits
 from daemons.virtd.access import PolkitAccess
 from daemons.virtd.config import SCHEMA
+from daemons.virtd.drivers.base import Driver
+from daemons.virtd.drivers.qemu import QemuDriver, qemu_available
 from daemons.virtd.drivers.test import TestDriver
+from daemons.virtd.qemu.machined import Machined
 from daemons.virtd.remote.connection import DriverTable
 from daemons.virtd.remote.program import (
     STATE_KEY,
@@ -69,7 +72,16 @@ def load_drivers(daemon: Daemon) -> DriverTable:
     """The hypervisor drivers this virtd runs, with their saved domains adopted."""
     paths = daemon.paths
     test = TestDriver(paths.state_dir, paths.runtime_dir)
-    drivers = DriverTable({test.uri: test}, default_order=(test.uri,))
+    table: dict[str, Driver] = {test.uri: test}
+    order = [test.uri]
+    if qemu_available():
+        mode = "system" if paths.privileged else "session"
+        machined = Machined(daemon.loop, lambda: daemon.dbus.bus if daemon.dbus else None)
+        qemu = QemuDriver(f"qemu:///{mode}", paths.state_dir, paths.runtime_dir, paths.log_dir,
+                          daemon.loop, machined if paths.privileged else None)
+        table[qemu.uri] = qemu
+        order.insert(0, qemu.uri)
+    drivers = DriverTable(table, default_order=tuple(order))
     for driver in drivers.all():
         driver.autostart_all()
     return drivers

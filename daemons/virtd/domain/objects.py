@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 from uuid import UUID
 
 from common.errors import ErrorCode, VirtError
@@ -32,6 +32,8 @@ class DomainObject:
     autostart: bool = False
     started_at: float = 0.0
     messages: list[str] = field(default_factory=list)
+    hv: dict[str, Any] = field(default_factory=dict)
+    """The driver's runtime handle on an active domain (kept in the status file)."""
     job: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """Held across a lifecycle change, which may wait on the hypervisor; the registry lock
     is never held that long, so lookups and queries never wait for a VM to start."""

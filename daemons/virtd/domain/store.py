@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from common.files import atomic_write, fsync_dir, remove_durably
 from daemons.virtd.domain.names import safe_state_filename
@@ -31,6 +32,8 @@ class Status:
     persistent: bool
     xml: str
     started_at: float
+    hv: dict[str, Any] = field(default_factory=dict)
+    """What the driver needs to find the running VM again (QEMU: pid, monitor socket)."""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -42,6 +45,7 @@ class Status:
                 "persistent": self.persistent,
                 "xml": self.xml,
                 "started_at": self.started_at,
+                "hv": self.hv,
             }
         )
 
@@ -57,6 +61,7 @@ class Status:
             bool(raw["persistent"]),
             str(raw["xml"]),
             float(raw["started_at"]),
+            dict(raw.get("hv", {})),
         )
 
 

@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass
 from uuid import UUID
 
+from common.log.fields import fields
 from common.errors import ErrorCode, ErrorDomain, VirtError, check_flags
 from daemons.virtd.domain import xml as domain_xml
 from daemons.virtd.domain.definition import DomainDefinition
@@ -88,10 +89,15 @@ class Driver:
 
     # -- driver-specific hooks ------------------------------------------------------
 
-    def hv_start(self, obj: DomainObject, paused: bool) -> None:
+    def hv_start(self, obj: DomainObject, domain_id: int, paused: bool) -> None:
+        """Start the VM that will carry `domain_id`."""
         raise NotImplementedError
 
     def hv_stop(self, obj: DomainObject, graceful: bool) -> None:
+        raise NotImplementedError
+
+    def hv_reattach(self, obj: DomainObject) -> bool:
+        """After a daemon restart: find the VM of a saved status again; False if it is gone."""
         raise NotImplementedError
 
     def hv_shutdown(self, obj: DomainObject) -> bool:
@@ -156,11 +162,16 @@ class Driver:
         if status is not None:
             obj.id = status.id
             obj.started_at = status.started_at
+            obj.hv = status.hv
             obj.set_state(DomainState(status.state), status.reason)
             if not status.persistent:
                 obj.config = None
             self.domains.note_id(status.id)
         self.domains.add(obj)
+        if status is not None and not self.hv_reattach(obj):
+            log.warning("domain %s stopped while the daemon was not running", obj.name,
+                        extra=fields(domain_name=obj.name, domain_uuid=str(obj.uuid)))
+            self._stopped(obj, ShutoffReason.CRASHED, StoppedDetail.CRASHED)
 
     # -- persistence helpers ----------------------------------------------------------
 
@@ -168,7 +179,8 @@ class Driver:
         live_xml = domain_xml.format(obj.definition, inactive=False, secure=True,
                                      live_state={"id": obj.id})
         self.store.save_status(obj.name, Status(obj.id, int(obj.state), obj.reason,
-                                                obj.persistent, live_xml, obj.started_at))
+                                                obj.persistent, live_xml, obj.started_at,
+                                                obj.hv))
 
     def _save_config(self, definition: DomainDefinition) -> None:
         self.store.save_config(definition.name, domain_xml.format(definition, inactive=True,
@@ -252,8 +264,9 @@ class Driver:
     # -- lifecycle ------------------------------------------------------------------
 
     def _start(self, obj: DomainObject, paused: bool) -> None:
-        self.hv_start(obj, paused)
-        obj.activate(self.domains.allocate_id(), DomainState.RUNNING, RunningReason.BOOTED)
+        domain_id = self.domains.allocate_id()
+        self.hv_start(obj, domain_id, paused)
+        obj.activate(domain_id, DomainState.RUNNING, RunningReason.BOOTED)
         self._emit(obj, Event.STARTED, StartedDetail.BOOTED)
         if paused:
             obj.set_state(DomainState.PAUSED, PausedReason.USER)

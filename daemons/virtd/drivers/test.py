@@ -94,11 +94,15 @@ class TestDriver(Driver):
                            for nic in definition.interfaces)
         return replace(definition, arch=definition.arch or "i686", interfaces=interfaces)
 
-    def hv_start(self, obj: DomainObject, paused: bool) -> None:
+    def hv_start(self, obj: DomainObject, domain_id: int, paused: bool) -> None:
         """The test hypervisor starts instantly."""
 
     def hv_stop(self, obj: DomainObject, graceful: bool) -> None:
         """The test hypervisor stops instantly."""
+
+    def hv_reattach(self, obj: DomainObject) -> bool:
+        """A test domain lives as long as its status file."""
+        return True
 
     def hv_shutdown(self, obj: DomainObject) -> bool:
         return True
