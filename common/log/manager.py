@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from systemd import journal
 
 from common.log.journal import JournaldSink, JournalSender
+from common.log.message_ids import ALWAYS_JOURNALED
 from common.log.priority import Priority, checked_priority, parse_level
 from common.log.sinks import FileSink, Sink, StderrSink, SyslogSink
 from common.log.spec import (
@@ -32,6 +33,15 @@ from common.log.spec import (
 from common.log.text import source_module
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
+KEY_EVENT_PRIORITY = Priority.INFO
+
+
+def is_key_event(record: logging.LogRecord) -> bool:
+    """A record of a key event (VM lifecycle, leases, daemon start/stop...) at info or above:
+    the journal always gets it, whatever the log level, so `journalctl VIRTD_DOMAIN_NAME=x`
+    and `journalctl MESSAGE_ID=...` work out of the box. Other outputs follow the level."""
+    return (record.levelno >= logging.INFO
+            and getattr(record, "MESSAGE_ID", None) in ALWAYS_JOURNALED)
 SYSLOG_SOCKET = "/dev/log"
 
 
@@ -84,7 +94,14 @@ class _State:
     def lowest_passing(self) -> Priority:
         """The lowest priority that can pass; the root logger drops lower records unbuilt."""
         module_floor = min([self.level, *(f.priority for f in self.filters)])
-        return max(module_floor, min(output.priority for output, _ in self.outputs))
+        floor = max(module_floor, min(output.priority for output, _ in self.outputs))
+        if self.journals_key_events:
+            floor = min(floor, KEY_EVENT_PRIORITY)
+        return floor
+
+    @property
+    def journals_key_events(self) -> bool:
+        return any(o.destination == Destination.JOURNALD for o, _ in self.outputs)
 
     @property
     def output_specs(self) -> list[Output]:
@@ -102,12 +119,17 @@ class _RootHandler(logging.Handler):
 
     def filter(self, record: logging.LogRecord) -> bool:
         priority = Priority.of_record_level(record.levelno)
-        return priority >= self.state.threshold(record.name) and bool(super().filter(record))
+        if priority < self.state.threshold(record.name) and not (
+                self.state.journals_key_events and is_key_event(record)):
+            return False
+        return bool(super().filter(record))
 
     def emit(self, record: logging.LogRecord) -> None:
         priority = Priority.of_record_level(record.levelno)
+        wanted = priority >= self.state.threshold(record.name)
         for output, sink in self.state.outputs:
-            if priority >= output.priority:
+            if (wanted and priority >= output.priority) or (
+                    output.destination == Destination.JOURNALD and is_key_event(record)):
                 try:
                     sink.emit(record)
                 except OSError:

@@ -29,3 +29,15 @@ class MessageId(StrEnum):
     LEASE_FORCED_RELEASE = "4608050ee9924f43a2bce238fa39fc1a"
     LOG_ROTATED = "94a92341889e415abfd5733170f95530"
     OWNER_KILLED = "68c9ab4f48b446629b29d897598441be"
+
+
+ALWAYS_JOURNALED = frozenset({
+    MessageId.DAEMON_START, MessageId.DAEMON_STOP, MessageId.DAEMON_RELOAD,
+    MessageId.CLIENT_FORCED_CLOSE,
+    MessageId.VM_DEFINED, MessageId.VM_UNDEFINED, MessageId.VM_STARTED, MessageId.VM_STOPPED,
+    MessageId.VM_SUSPENDED, MessageId.VM_RESUMED, MessageId.VM_CRASHED,
+    MessageId.LEASE_ACQUIRED, MessageId.LEASE_RELEASED, MessageId.LEASE_FORCED_RELEASE,
+    MessageId.LOG_ROTATED, MessageId.OWNER_KILLED,
+})
+"""Key events the journal records even below the log level (client connects are not:
+they come with every virsh call)."""
