@@ -291,7 +291,8 @@ class Daemon:
     def log_forced_close(self, client: ServerClient) -> None:
         log.warning("client %d (pid %d, uid %d) closed by an administrator", client.id,
                     client.identity.pid, client.identity.uid,
-                    extra=fields(message_id=MessageId.CLIENT_FORCED_CLOSE, client_id=client.id))
+                    extra=fields(message_id=MessageId.CLIENT_FORCED_CLOSE, client_id=client.id,
+                                server=client.server.name))
 
     # -- running -----------------------------------------------------------------
 

@@ -206,12 +206,13 @@ class ServerClient:
             self.server.dispatch(self, msg)
         except Exception:
             # A bug must cost this one connection, never the daemon.
-            log.exception("dispatch failed for client %d", self.id, extra=fields(client_id=self.id))
+            log.exception("dispatch failed for client %d", self.id,
+                          extra=fields(client_id=self.id, server=self.server.name))
             self.close("internal error while dispatching")
 
     def _keepalive_timeout(self) -> None:
         log.info("client %d: connection closed due to keepalive timeout", self.id,
-                 extra=fields(client_id=self.id))
+                 extra=fields(client_id=self.id, server=self.server.name))
         self.close("connection closed due to keepalive timeout")
 
     def _on_close(self, reason: str | None) -> None:
@@ -356,7 +357,8 @@ class Server:
         self.clients[client.id] = client
         log.info("client %d connected to server %s on %s (pid %d, uid %d)", client.id, self.name,
                  service.name, identity.pid, identity.uid,
-                 extra=fields(message_id=MessageId.CLIENT_CONNECT, client_id=client.id))
+                 extra=fields(message_id=MessageId.CLIENT_CONNECT, client_id=client.id,
+                              server=self.name))
         for hook in self.client_hooks:
             hook("connect", client)
         self.check_limits()
@@ -368,7 +370,8 @@ class Server:
             return
         log.info("client %d disconnected from server %s%s", client.id, self.name,
                  f": {reason}" if reason else "",
-                 extra=fields(message_id=MessageId.CLIENT_DISCONNECT, client_id=client.id))
+                 extra=fields(message_id=MessageId.CLIENT_DISCONNECT, client_id=client.id,
+                              server=self.name))
         for hook in self.client_hooks:
             hook("disconnect", client)
         self.check_limits()
@@ -490,7 +493,7 @@ class Server:
             return None, err
         except Exception:
             log.exception("procedure %s failed unexpectedly", ctx.procedure.name,
-                          extra=fields(client_id=ctx.client.id))
+                          extra=fields(client_id=ctx.client.id, server=ctx.client.server.name))
             return None, VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
                                    f"unexpected failure in {ctx.procedure.name}")
         finally:
@@ -507,7 +510,7 @@ class Server:
             result = (None, err)
         except Exception:
             log.exception("procedure %s failed unexpectedly", ctx.procedure.name,
-                          extra=fields(client_id=ctx.client.id))
+                          extra=fields(client_id=ctx.client.id, server=ctx.client.server.name))
             result = (None, VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
                                       f"unexpected failure in {ctx.procedure.name}"))
         finally:
@@ -550,6 +553,7 @@ class Server:
     def _log_call_error(client: ServerClient, call: Header, error: VirtError) -> None:
         if error.code == ErrorCode.RPC:
             log.debug("client %d: %s", client.id, error.message,
-                      extra=fields(client_id=client.id, error_code=error.code))
+                      extra=fields(client_id=client.id, server=client.server.name,
+                                   error_code=error.code))
         else:
-            log_error(log, error, client_id=client.id, procedure=call.proc)
+            log_error(log, error, client_id=client.id, server=client.server.name, procedure=call.proc)
