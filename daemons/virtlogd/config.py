@@ -22,8 +22,10 @@ _LOG_FILE_KEYS = (
         "max_backups",
         int,
         3,
-        "Rotated files kept besides the live one (NAME.log.1 up to "
-        "NAME.log.N); at most 32.",
+        "Rotated files kept besides the live one, named as libvirt names "
+        "them: NAME.log.0 is the newest, NAME.log.<max_backups - 1> the "
+        "oldest; at most 32. 0 keeps none: a full log is deleted and started "
+        "afresh.",
         _LOG_FILES,
         in_range(0, 32),
     ),
@@ -43,12 +45,15 @@ _LOG_FILE_KEYS = (
         "log_root",
         str,
         None,
-        "Directory that max_age_days cleaning scans, with its immediate "
-        "subdirectories. When unset, the daemon's log directory (/var/log/virtd "
-        "for the system daemon).",
+        "Directory that holds every domain log: a client may only open, read "
+        "or append to files below it (after following symbolic links), and "
+        "max_age_days cleaning scans it and its immediate subdirectories. "
+        "virtd's QEMU driver writes <log_root>/qemu/NAME.log. When unset, "
+        "the daemon's log directory: /var/log/virtd for the system daemon, "
+        "$XDG_STATE_HOME/virtd/log for a session daemon.",
         _LOG_FILES,
         absolute_path,
-        example="/var/log/virtd/qemu",
+        example="/srv/vmlogs",
     ),
     Key(
         "mirror_to_journal",
