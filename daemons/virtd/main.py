@@ -17,6 +17,7 @@ from daemons.virtd.drivers.base import Driver
 from daemons.virtd.drivers.qemu import QemuDriver, qemu_available
 from daemons.virtd.drivers.test import TestDriver
 from daemons.virtd.qemu.machined import Machined
+from daemons.virtlogd.client import default_socket as virtlogd_socket
 from daemons.virtd.remote.connection import DriverTable
 from daemons.virtd.remote.program import (
     STATE_KEY,
@@ -78,7 +79,8 @@ def load_drivers(daemon: Daemon) -> DriverTable:
         mode = "system" if paths.privileged else "session"
         machined = Machined(daemon.loop, lambda: daemon.dbus.bus if daemon.dbus else None)
         qemu = QemuDriver(f"qemu:///{mode}", paths.state_dir, paths.runtime_dir, paths.log_dir,
-                          daemon.loop, machined if paths.privileged else None)
+                          daemon.loop, machined if paths.privileged else None,
+                          virtlogd_socket(paths))
         table[qemu.uri] = qemu
         order.insert(0, qemu.uri)
     drivers = DriverTable(table, default_order=tuple(order))

@@ -93,3 +93,25 @@ def test_vm_outlives_a_killed_daemon_and_is_taken_back(tmp_path: Path,
         for pid in qemu_pids(name):
             os.kill(pid, signal.SIGKILL)
         daemon.stop()
+
+
+def test_qemu_output_goes_through_virtlogd(tmp_path: Path, guest: tuple[str, Path]) -> None:
+    name, xml = guest
+    root = tmp_path / "host"
+    logd = start_daemon("virtlogd", root)
+    daemon = start_daemon("virtd", root)
+    try:
+        assert virsh(daemon, "define", str(xml)).returncode == 0
+        assert virsh(daemon, "start", name).returncode == 0
+        [pid] = qemu_pids(name)
+        stdout = os.readlink(f"/proc/{pid}/fd/1")
+        assert stdout.startswith("pipe:"), f"QEMU's stdout is {stdout}, not virtlogd's pipe"
+        log_file = root / "state" / "virtd" / "log" / "qemu" / f"{name}.log"
+        wait_for("virtlogd to write QEMU's start line",
+                 lambda: log_file.exists() and "starting up" in log_file.read_text())
+        assert virsh(daemon, "destroy", name).returncode == 0
+    finally:
+        for pid in qemu_pids(name):
+            os.kill(pid, signal.SIGKILL)
+        daemon.stop()
+        logd.stop()

@@ -31,6 +31,7 @@ from daemons.virtd.drivers.base import Driver
 from daemons.virtd.qemu import command
 from daemons.virtd.qemu.machined import Machined, machine_name
 from daemons.virtd.qemu.qmp import Qmp
+from daemons.virtlogd.client import LogClient
 
 log = logging.getLogger("virtd.virtd.qemu")
 
@@ -77,13 +78,15 @@ class QemuDriver(Driver):
     runs_processes = True
 
     def __init__(self, uri: str, state_dir: str, runtime_dir: str, log_dir: str,
-                 loop: asyncio.AbstractEventLoop, machined: Machined | None) -> None:
+                 loop: asyncio.AbstractEventLoop, machined: Machined | None,
+                 virtlogd_socket: str) -> None:
         super().__init__(uri, os.path.join(state_dir, "qemu"), os.path.join(runtime_dir, "qemu"))
         self.hypervisor_version = qemu_version()
         self.log_dir = os.path.join(log_dir, "qemu")
         os.makedirs(self.log_dir, mode=0o700, exist_ok=True)
         self._loop = loop
         self._machined = machined
+        self._virtlogd_socket = virtlogd_socket
         self.load()
 
     def prepare_definition(self, definition: DomainDefinition) -> DomainDefinition:
@@ -107,13 +110,15 @@ class QemuDriver(Driver):
             if os.path.exists(stale):
                 os.unlink(stale)
         cmd = command.build(definition, monitor, pidfile, paused)
-        with open(log_file, "ab") as out:
-            out.write(f"{time.strftime('%Y-%m-%d %H:%M:%S%z')}: starting up\n"
-                      f"{' '.join(cmd.argv)}\n".encode())
-            out.flush()
+        out = self._open_log(obj, log_file)
+        try:
+            os.write(out, f"{time.strftime('%Y-%m-%d %H:%M:%S%z')}: starting up\n"
+                          f"{' '.join(cmd.argv)}\n".encode())
             proc = subprocess.Popen(cmd.argv, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True,
                                     close_fds=True)
+        finally:
+            os.close(out)
         try:
             Qmp.connect(monitor, time.monotonic() + START_TIMEOUT).close()
         except VirtError:
@@ -121,13 +126,36 @@ class QemuDriver(Driver):
             proc.wait()
             raise VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU,
                             "process exited while connecting to monitor: "
-                            + _tail(log_file)) from None
+                            + self._last_log_line(log_file)) from None
         obj.hv = {"pid": proc.pid, "start_time": process_start_time(proc.pid),
                   "monitor": monitor}
         self._place_in_scope(obj, domain_id, definition)
         self._watch(obj, proc.pid)
         log.info("domain %s: QEMU pid %d started", obj.name, proc.pid,
                  extra=fields(domain_name=obj.name, domain_uuid=str(obj.uuid)))
+
+    def _open_log(self, obj: DomainObject, log_file: str) -> int:
+        """Where QEMU's stdout/stderr go: a virtlogd pipe (bounded, rotated, survives
+        restarts), or, when virtlogd cannot be reached, the file itself with a warning."""
+        try:
+            with LogClient(self._virtlogd_socket, timeout=10) as logd:
+                fd, _position = logd.open_log_file("qemu", obj.uuid, obj.name, log_file)
+                return fd
+        except VirtError as err:
+            log.warning("domain %s: virtlogd unavailable (%s); QEMU writes %s directly, "
+                        "without size limit", obj.name, err.message, log_file,
+                        extra=fields(domain_name=obj.name, domain_uuid=str(obj.uuid)))
+            return os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                           0o600)
+
+    def _last_log_line(self, log_file: str) -> str:
+        """QEMU's last words, once virtlogd has written out what its pipe holds."""
+        try:
+            with LogClient(self._virtlogd_socket, timeout=10) as logd:
+                logd.get_log_file_position(log_file)
+        except VirtError:
+            pass
+        return _tail(log_file)
 
     def _place_in_scope(self, obj: DomainObject, domain_id: int,
                         definition: DomainDefinition) -> None:
