@@ -280,7 +280,8 @@ class Daemon:
         return ", ".join(parts)
 
     def update_status(self) -> None:
-        notify.status(self.status_line())
+        if notify.under_systemd():
+            notify.status(self.status_line())
 
     def settings_changed(self, server: str | None, what: str) -> None:
         """A live setting changed (through any path): tell listeners such as D-Bus."""
@@ -324,13 +325,15 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         loop.add_signal_handler(signal.SIGUSR1, self.request_stop, REEXEC)
-        for server in self.servers.values():
-            server.start()
         watchdog = notify.watchdog_interval()
         if watchdog is not None:
             self._schedule_watchdog(watchdog)
+        # D-Bus first: polkit (socket auth, access_drivers) is reached through it, and a
+        # socket-activated client's first call is served as soon as the servers start.
         self.dbus = DBusMirror(self, self.dbus_interfaces)
         await self.dbus.start()
+        for server in self.servers.values():
+            server.start()
         log.info("%s started (pid %d)", self.name, os.getpid(),
                  extra=fields(message_id=MessageId.DAEMON_START))
         notify.ready(self.status_line())

@@ -119,6 +119,20 @@ class Channel:
             for fd in fds:
                 os.close(fd)
             return
+        if not self._out and not fds:
+            # The common case: nothing queued, one packet, no fds: write it straight away.
+            try:
+                sent = self.sock.send(packet)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as err:
+                self.close(f"write failed: {err.strerror}")
+                return
+            if sent == len(packet):
+                if self._close_when_flushed:
+                    self.close(None)
+                return
+            packet = packet[sent:]
         self._out.append(packet)
         self._out.extend(fds)
         if not self._writing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import grp
 import pwd
 import socket
@@ -9,6 +10,8 @@ import struct
 from dataclasses import dataclass
 
 _UCRED = struct.Struct("iII")
+# Names are cached: every connection needs them, and reading the user and group
+# databases each time would cost more than the rest of the connection set-up.
 SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)
 
 
@@ -24,6 +27,7 @@ class PeerIdentity:
     which polkit uses with the pid to tell a process from a later one with the same pid."""
 
 
+@functools.lru_cache(maxsize=256)
 def _name_of_user(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
@@ -31,6 +35,7 @@ def _name_of_user(uid: int) -> str:
         return str(uid)
 
 
+@functools.lru_cache(maxsize=256)
 def _name_of_group(gid: int) -> str:
     try:
         return grp.getgrgid(gid).gr_name
