@@ -6,6 +6,7 @@ are driven from these tables, so a handler only does its own job.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -50,6 +51,11 @@ class Procedure:
     blocking: bool = False
     needs_auth: bool = True
     acl: tuple[str, ...] = ()
+    is_async: bool = field(init=False, default=False)
+    """Whether the handler is a coroutine function (worked out once, not per call)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.handler))
 
 
 class Program:

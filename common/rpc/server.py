@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import inspect
 import logging
 import os
 import socket
@@ -454,9 +453,8 @@ class Server:
 
     def _execute(self, ctx: CallContext, args: Any) -> None:
         """Run the handler where its table row says: a coroutine, a worker, or inline."""
-        handler = ctx.procedure.handler
         procedure, header, client = ctx.procedure, ctx.header, ctx.client
-        if inspect.iscoroutinefunction(handler):
+        if procedure.is_async:
             asyncio.ensure_future(self._run_async(ctx, args))
         elif procedure.blocking and not self.pool.synchronous:
             loop = self.daemon.loop
