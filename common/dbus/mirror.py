@@ -84,25 +84,32 @@ class DBusMirror:
             return
         try:
             self.bus = await MessageBus(bus_type=bus_type, negotiate_unix_fd=True).connect()
+            self.authority = PolkitAuthority(await self._polkit_bus(bus_type))
+            self.objects = {o.path: o for o in admin_objects(self.daemon, self.extra_interfaces)}
+            self.bus.add_message_handler(self._on_message)
+            # Claim the name only once we can answer: a call that D-Bus-activated us is
+            # delivered the moment we own it.
             await self.bus.request_name(bus_name(self.daemon.name))
         except Exception as exc:
             log.warning("D-Bus mirror unavailable: %s", exc)
-            self.bus = None
+            self.stop()
+            self.authority = None
             return
-        system_bus = self.bus
-        if bus_type != BusType.SYSTEM:
-            try:
-                system_bus = await MessageBus(bus_type=BusType.SYSTEM,
-                                              negotiate_unix_fd=True).connect()
-            except Exception as exc:
-                log.warning("no system bus for polkit: every D-Bus call will be refused: %s", exc)
-        self.authority = PolkitAuthority(system_bus)
-        self.objects = {o.path: o for o in admin_objects(self.daemon, self.extra_interfaces)}
-        self.bus.add_message_handler(self._on_message)
         self.daemon.settings_hooks.append(self._settings_changed)
         for server in self.daemon.servers.values():
             server.client_hooks.append(self._client_event)
         log.info("serving the admin API on D-Bus as %s", bus_name(self.daemon.name))
+
+    async def _polkit_bus(self, bus_type: BusType) -> MessageBus:
+        """The system bus, where polkit lives (a session daemon connects to it separately)."""
+        assert self.bus is not None
+        if bus_type == BusType.SYSTEM:
+            return self.bus
+        try:
+            return await MessageBus(bus_type=BusType.SYSTEM, negotiate_unix_fd=True).connect()
+        except Exception as exc:
+            log.warning("no system bus for polkit: every D-Bus call will be refused: %s", exc)
+            return self.bus
 
     def stop(self) -> None:
         if self.bus is not None:

@@ -18,10 +18,25 @@ from common.errors import ErrorCode, ErrorDomain, VirtError
 from common.log.fields import fields
 from common.rpc.server import CallContext
 from daemons.virtd.domain import xml as domain_xml
-from daemons.virtd.drivers.base import Driver
+from daemons.virtd.drivers.base import XML_SECURE, Driver
 from daemons.virtd.remote.connection import DriverTable
+from daemons.virtd.remote.protocol import RemoteProc
 
 log = logging.getLogger("virtd.virtd.access")
+
+
+FLAG_PERMISSIONS: dict[int, tuple[tuple[int, str], ...]] = {
+    RemoteProc.DOMAIN_GET_XML_DESC: ((XML_SECURE, "domain.read_secure"),),
+}
+"""Permissions a procedure needs only when called with a flag: passwords in the XML need
+read_secure beyond read, as in libvirt."""
+
+
+def permissions(procedure_number: int, acl: tuple[str, ...], args: Any) -> tuple[str, ...]:
+    """Every permission this call needs: its table row's, plus those its flags add."""
+    flags = getattr(args, "flags", 0)
+    extra = FLAG_PERMISSIONS.get(procedure_number, ())
+    return acl + tuple(perm for flag, perm in extra if flags & flag)
 
 
 def polkit_action(permission: str) -> str:
@@ -71,7 +86,7 @@ class PolkitAccess:
         if driver is None and getattr(args, "name", None) is not None and ctx.procedure.number == 1:
             driver = self._drivers.open(args.name)
         details = {"connect_driver": driver.acl_name} if driver else {}
-        for permission in ctx.procedure.acl:
+        for permission in permissions(ctx.procedure.number, ctx.procedure.acl, args):
             if permission.startswith("domain.") and driver is not None:
                 details.update(_domain_details(driver, args))
             action = polkit_action(permission)

@@ -30,8 +30,12 @@ FEATURE_TYPED_PARAM_STRING = 9
 FEATURE_PROGRAM_KEEPALIVE = 10
 FEATURE_REMOTE_EVENT_CALLBACK = 14
 FEATURE_REMOTE_CLOSE_CALLBACK = 15
+# CONNECT_OPEN carries the client's remote-driver open flags, not virConnectOpen's: read-only,
+# per-user socket, autostart a session daemon (a non-root virsh sends autostart). Only
+# read-only means anything to the daemon; the others must not make it refuse the client.
 CONNECT_RO = 1
-CONNECT_NO_ALIASES = 2
+OPEN_USER = 2
+OPEN_AUTOSTART = 4
 GET_MESSAGES_ALLOWED = 1 | 2
 
 STATE_KEY = "remote"
@@ -69,7 +73,7 @@ def _domain(ctx: CallContext, dom: Any) -> DomainObject:
 
 
 def connect_open(drivers: DriverTable, ctx: CallContext, args: Any) -> None:
-    check_flags(args.flags, CONNECT_RO | CONNECT_NO_ALIASES, "virConnectOpenAuth",
+    check_flags(args.flags, CONNECT_RO | OPEN_USER | OPEN_AUTOSTART, "virConnectOpenAuth",
                 ErrorDomain.REMOTE)
     conn = _conn(ctx)
     if conn.driver is not None:
