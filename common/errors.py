@@ -122,8 +122,12 @@ class VirtError(Exception):
 
 
 def unsupported_flags(flags: int, function: str, domain: int = ErrorDomain.NONE) -> VirtError:
-    """libvirt's reply to a call whose flags carry bits the procedure does not know."""
-    return VirtError(
+    """libvirt's reply to a call whose flags carry bits the procedure does not know.
+
+    libvirt raises it through virReportInvalidArg, which skips the "invalid argument: "
+    prefix: clients print the bare text.
+    """
+    return VirtError.formatted(
         ErrorCode.INVALID_ARG, domain, f"unsupported flags (0x{flags:x}) in function {function}"
     )
 
