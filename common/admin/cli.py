@@ -48,6 +48,8 @@ Exit status: 0 on success, 1 on any error.
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import json
 import re
 import sys
@@ -151,12 +153,13 @@ class Session:
     """What a command works with: the connection, its URI and the output mode."""
 
     uri: str
-    conn: AdminClient
+    conn: AdminClient | None  # None only while showing help, which needs no daemon
     quiet: bool
 
     def reconnect(self, uri: str) -> None:
         conn = AdminClient.connect(uri)
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
         self.conn, self.uri = conn, uri
 
 
@@ -497,6 +500,20 @@ COMMAND_LIST = (
             cmd_log_define),
 )
 
+EXTENSION_GROUP = "virtd.admin_commands"
+"""Entry-point group through which a daemon adds its own commands (virtlockd's lease-list),
+so this shared CLI never imports daemon code."""
+
+
+def _extension_commands() -> tuple[Command, ...]:
+    found: list[Command] = []
+    for entry in importlib.metadata.entry_points(group=EXTENSION_GROUP):
+        found.extend(entry.load()())
+    return tuple(found)
+
+
+COMMAND_LIST = COMMAND_LIST + _extension_commands()
+
 COMMANDS: dict[str, Command] = {
     name: cmd for cmd in COMMAND_LIST for name in (cmd.name, *cmd.aliases)
 }
@@ -505,6 +522,7 @@ GROUPS = {
     "virtd-admin": "Virtd-admin itself",
     "monitor": "Monitoring commands",
     "management": "Management commands",
+    "extensions": "Commands of one daemon only (beyond virt-admin)",
 }
 
 
@@ -695,6 +713,12 @@ def run(argv: Sequence[str]) -> int:
             raise CommandError(f"unknown command: '{opts.command[0]}'")
         args, want_help = parse_command_args(cmd, opts.command[1:])
         uri = opts.uri if opts.uri is not None else default_uri()
+        if want_help or cmd.name == "help":
+            # Help needs no daemon, as with virt-admin.
+            status = execute(Session(uri, None, opts.quiet), cmd, args, want_help, as_json)
+            if not (opts.quiet or as_json):
+                sys.stdout.write("\n")
+            return status
         with failing_with("Failed to connect to the admin server"):
             session = Session(uri, AdminClient.connect(uri), opts.quiet)
     except CommandError as err:

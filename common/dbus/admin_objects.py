@@ -23,10 +23,12 @@ VIEW = "org.virtd.admin.view"
 TUNE = "org.virtd.admin.tune"
 LOGGING = "org.virtd.admin.logging"
 DISCONNECT = "org.virtd.admin.disconnect-clients"
+LEASE_VIEW = "org.virtd.leases.view"
 LEASE_RELEASE = "org.virtd.leases.release"
 
 ACTION_OF_ACL = {"admin.view": VIEW, "admin.tune": TUNE, "admin.logging": LOGGING,
-                 "admin.disconnect": DISCONNECT, "admin.lease_release": LEASE_RELEASE}
+                 "admin.disconnect": DISCONNECT, "admin.lease_view": LEASE_VIEW,
+                 "admin.lease_release": LEASE_RELEASE}
 """The polkit action guarding each admin procedure's ACL permission (daemon extensions
 included: virtlockd's forced lease release)."""
 

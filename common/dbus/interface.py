@@ -30,6 +30,8 @@ class Method:
     doc: str
     call: Callable[..., Any]
     """Called with the input values; returns the output values as a list."""
+    wants_caller: bool = False
+    """Also pass `caller=Caller(...)`: who called, for audit records."""
 
     @property
     def in_signature(self) -> str:
@@ -38,6 +40,15 @@ class Method:
     @property
     def out_signature(self) -> str:
         return "".join(a.signature for a in self.outputs)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A D-Bus caller as the bus daemon vouches for it."""
+
+    bus_name: str
+    pid: int
+    uid: int
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dbus_fast import BusType, Message, MessageFlag, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from common.dbus.admin_objects import SETTINGS_PROPERTIES, admin_objects, bus_name, server_path
-from common.dbus.interface import DBusObject, Interface, Property, introspect
+from common.dbus.interface import Caller, DBusObject, Interface, Property, introspect
 from common.dbus.polkit import Denied, PolkitAuthority, Subject
 from common.errors import ErrorCode, VirtError
 from common.log.fields import fields
@@ -174,9 +174,25 @@ class DBusMirror:
             raise _Refusal(ERR_INVALID_ARGS, f"{method.name} takes ({method.in_signature}), "
                                              f"got ({msg.signature})")
         await self._authorize(msg, method.action)
-        result = method.call(*msg.body)
+        if method.wants_caller:
+            result = method.call(*msg.body, caller=await self._caller(msg.sender))
+        else:
+            result = method.call(*msg.body)
         self._audit(msg, method.action, method.name)
         return Message.new_method_return(msg, method.out_signature, result)
+
+    async def _caller(self, sender: str) -> Caller:
+        """Pid and uid of a bus name, from the bus daemon (GetConnectionCredentials)."""
+        assert self.bus is not None
+        reply = await self.bus.call(Message(
+            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus", member="GetConnectionCredentials",
+            signature="s", body=[sender]))
+        answered = reply is not None and reply.message_type == MessageType.METHOD_RETURN
+        creds = reply.body[0] if answered else {}
+        pid = creds.get("ProcessID")
+        uid = creds.get("UnixUserID")
+        return Caller(sender, pid.value if pid else 0, uid.value if uid else -1)
 
     def _property(self, obj: DBusObject, iface_name: str, name: str) -> Property:
         iface = obj.interface(iface_name)

@@ -75,7 +75,8 @@ def lease_procedures(api: LeaseAdminApi) -> list[Procedure]:
 
     return [
         Procedure(int(LeaseAdminProc.LEASE_LIST), "VIRTLOCKD_ADMIN_PROC_LEASE_LIST", LeaseListArgs,
-                  LeaseListRet, lease_list, api="virtlockdAdminLeaseList", acl=("admin.view",)),
+                  LeaseListRet, lease_list, api="virtlockdAdminLeaseList",
+                  acl=("admin.lease_view",)),
         Procedure(int(LeaseAdminProc.LEASE_RELEASE), "VIRTLOCKD_ADMIN_PROC_LEASE_RELEASE",
                   LeaseReleaseArgs, LeaseReleaseRet, lease_release,
                   api="virtlockdAdminLeaseRelease", acl=("admin.lease_release",)),

@@ -98,11 +98,11 @@ def lease_commands() -> tuple["Command", ...]:
                           f"holder{'s' if released != 1 else ''}\n", {"released": released})
 
     return (
-        cli.Command("lease-list", "monitor", "list virtlockd's disk leases",
+        cli.Command("lease-list", "extensions", "list virtlockd's disk leases",
                     "Show every lease virtlockd holds: owner, pid, shared or exclusive, since "
                     "when, lockspace (\"-\" is the default one), resource and locked file.",
                     (), cmd_lease_list),
-        cli.Command("lease-release", "management", "take a disk lease away by force",
+        cli.Command("lease-release", "extensions", "take a disk lease away by force",
                     "Release a lease from its owner (--pid) or from all its owners, without "
                     "stopping them: only for owners known to be gone. Recorded in the journal.",
                     (cli.Option("lockspace", "string", "the lease's lockspace, \"-\" for the "

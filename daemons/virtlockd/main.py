@@ -11,6 +11,7 @@ from common.main import admin_server_spec, daemon_main, private_server_spec
 from daemons.virtlockd.admin import LeaseAdminApi, lease_procedures
 from daemons.virtlockd.client import LockspaceDirs
 from daemons.virtlockd.config import SCHEMA
+from daemons.virtlockd.dbus import lease_interface
 from daemons.virtlockd.leases import LeaseManager
 from daemons.virtlockd.persistence import FDSTORE_PREFIX, LeaseState
 from daemons.virtlockd.program import STATE_KEY, connection_restorer, lock_program
@@ -31,9 +32,10 @@ def build(daemon: Daemon, cfg: Config) -> list[ServerSpec]:
     daemon.stop_hooks.append(manager.stop)
     # The fd store is known only once the sockets are open: adopt first thing in the loop.
     daemon.loop.call_soon(state.adopt_parked)
+    lease_admin = LeaseAdminApi(manager)
+    daemon.dbus_interfaces.append(lease_interface(lease_admin))
     return [private_server_spec(NAME, cfg, (lock_program(manager),)),
-            admin_server_spec(NAME, cfg,
-                              admin_program(lease_procedures(LeaseAdminApi(manager))),
+            admin_server_spec(NAME, cfg, admin_program(lease_procedures(lease_admin)),
                               max_anonymous_clients=cfg.admin_max_clients)]
 
 

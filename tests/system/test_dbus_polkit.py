@@ -31,6 +31,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from common.log.message_ids import MessageId
 from tests.system.harness import BootedSystem
 
 pytestmark = pytest.mark.system
@@ -562,3 +563,49 @@ def test_a_bus_call_starts_a_stopped_virtd(host: VirtdHost) -> None:
     poll("virtd to exit when idle", lambda: not host.virtd_active())
     assert host.get(DAEMON_PATH, DAEMON1, "IdleTimeout") == 120
     assert host.virtd_active()
+
+
+LEASE_HOLDER = """\
+import os, signal, sys, uuid
+sys.path.insert(0, sys.argv[2])
+from systemd import daemon
+from daemons.virtlockd.client import LockClient
+disk = sys.argv[1]
+open(disk, "a").close()
+client = LockClient("/run/virtd/virtlockd-sock")
+client.register(uuid.uuid4(), "leasedemo", 1, os.getpid())
+client.acquire("", disk)
+daemon.notify("READY=1")
+signal.pause()
+"""
+
+
+def test_virtlockd_leases_are_listed_and_forced_free_over_dbus(host: VirtdHost) -> None:
+    booted = host.booted
+    booted.run(["systemctl", "start", "virtlockd.socket", "virtlockd-admin.socket"])
+    disk = f"/var/lib/virtd/{booted.unique_name('disk')}.img"
+    holder = host.start_unit("lease-holder", LEASE_HOLDER, disk, str(REPO))
+    leases_bus = ("org.virtd.virtlockd1", "/org/virtd/virtlockd", "org.virtd.Leases1")
+    try:
+        listed = host.busctl_data("call", *leases_bus, "ListLeases", user=host.admin)
+        [lease] = [entry for entry in listed[0] if entry["resource"]["data"] == disk]
+        assert lease["owner_name"]["data"] == "leasedemo" and not lease["shared"]["data"]
+
+        refused = host.busctl("call", *leases_bus, "ReleaseLease", "ssu", "", disk, "0",
+                              user=host.outsider, check=False)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+
+        released = host.busctl_data("call", *leases_bus, "ReleaseLease", "ssu", "", disk, "0",
+                                    user=host.admin)
+        assert released == [1]
+        listed = host.busctl_data("call", *leases_bus, "ListLeases", user=host.admin)
+        assert [e for e in listed[0] if e["resource"]["data"] == disk] == []
+        audit = poll("the audited forced release", lambda: [
+            r for r in booted.journal(SYSLOG_IDENTIFIER="virtlockd",
+                                      MESSAGE_ID=str(MessageId.LEASE_FORCED_RELEASE))
+            if r.get("VIRTD_RESOURCE") == disk])
+        assert "D-Bus caller" in str(audit[-1].get("MESSAGE", "")) + str(audit[-1])
+    finally:
+        booted.run(["systemctl", "stop", holder], check=False)
+        booted.run(["systemctl", "stop", "virtlockd.service", "virtlockd.socket",
+                    "virtlockd-admin.socket"], check=False)
