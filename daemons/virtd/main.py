@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from common.admin.program import admin_program
@@ -17,6 +18,8 @@ from daemons.virtd.drivers.base import Driver
 from daemons.virtd.drivers.qemu import QemuDriver, qemu_available
 from daemons.virtd.drivers.test import TestDriver
 from daemons.virtd.qemu.machined import Machined
+from daemons.virtlockd.client import LockspaceDirs
+from daemons.virtlockd.config import SCHEMA as LOCKD_SCHEMA
 from daemons.virtlogd.client import default_socket as virtlogd_socket
 from daemons.virtd.remote.connection import DriverTable
 from daemons.virtd.remote.program import (
@@ -80,7 +83,9 @@ def load_drivers(daemon: Daemon) -> DriverTable:
         machined = Machined(daemon.loop, lambda: daemon.dbus.bus if daemon.dbus else None)
         qemu = QemuDriver(f"qemu:///{mode}", paths.state_dir, paths.runtime_dir, paths.log_dir,
                           daemon.loop, machined if paths.privileged else None,
-                          virtlogd_socket(paths))
+                          virtlogd_socket(paths), os.path.join(paths.runtime_dir, "virtlockd-sock"),
+                          LockspaceDirs.from_config(
+                              LOCKD_SCHEMA.load(paths.config_file("virtlockd"), required=False)))
         table[qemu.uri] = qemu
         order.insert(0, qemu.uri)
     drivers = DriverTable(table, default_order=tuple(order))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -115,3 +117,62 @@ def test_qemu_output_goes_through_virtlogd(tmp_path: Path, guest: tuple[str, Pat
             os.kill(pid, signal.SIGKILL)
         daemon.stop()
         logd.stop()
+
+
+DISK_GUEST = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>64</memory>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"""
+
+
+def lease_holders(root: Path, disk: Path) -> list[str]:
+    out = subprocess.run([str(Path(sys.executable).parent / "virtd-admin"), "--json", "-c",
+                          f"virtlockd:///session?socket={root}/run/virtd/virtlockd-admin-sock",
+                          "lease-list"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return [lease["owner_name"] for lease in json.loads(out.stdout)
+            if lease["resource"] == str(disk)]
+
+
+def test_a_disk_leased_by_one_vm_cannot_be_started_by_another(tmp_path: Path) -> None:
+    root, disk = tmp_path / "host", tmp_path / "shared.img"
+    disk.write_bytes(b"\0" * 1024 * 1024)
+    names = [f"a{os.getpid()}", f"b{os.getpid()}"]
+    for name in names:
+        (tmp_path / f"{name}.xml").write_text(DISK_GUEST.format(name=name, disk=disk))
+    lockd = start_daemon("virtlockd", root)
+    daemon = start_daemon("virtd", root)
+    try:
+        for name in names:
+            assert virsh(daemon, "define", str(tmp_path / f"{name}.xml")).returncode == 0
+        first = virsh(daemon, "start", names[0])
+        assert first.returncode == 0, first.stderr
+        assert lease_holders(root, disk) == [names[0]]
+
+        second = virsh(daemon, "start", names[1])
+        assert second.returncode != 0
+        assert f"resource busy: Lockspace resource '{disk}' is locked" in second.stderr
+        assert qemu_pids(names[1]) == [], "the refused VM's QEMU must not be left running"
+
+        daemon.stop(signal.SIGKILL)
+        assert lease_holders(root, disk) == [names[0]], "QEMU, not virtd, holds the lease"
+        daemon = start_daemon("virtd", root)
+        assert virsh(daemon, "destroy", names[0]).returncode == 0
+        wait_for("the lease to go with its QEMU", lambda: lease_holders(root, disk) == [])
+        started = virsh(daemon, "start", names[1])
+        assert started.returncode == 0, started.stderr
+    finally:
+        for name in names:
+            for pid in qemu_pids(name):
+                os.kill(pid, signal.SIGKILL)
+        daemon.stop()
+        lockd.stop()

@@ -30,7 +30,8 @@ from daemons.virtd.domain.state import ShutoffReason, StoppedDetail
 from daemons.virtd.drivers.base import Driver
 from daemons.virtd.qemu import command
 from daemons.virtd.qemu.machined import Machined, machine_name
-from daemons.virtd.qemu.qmp import Qmp
+from daemons.virtd.qemu.qmp import Qmp, QmpError
+from daemons.virtlockd.client import LeaseRequest, LockClient, LockspaceDirs, disk_lease
 from daemons.virtlogd.client import LogClient
 
 log = logging.getLogger("virtd.virtd.qemu")
@@ -79,7 +80,7 @@ class QemuDriver(Driver):
 
     def __init__(self, uri: str, state_dir: str, runtime_dir: str, log_dir: str,
                  loop: asyncio.AbstractEventLoop, machined: Machined | None,
-                 virtlogd_socket: str) -> None:
+                 virtlogd_socket: str, lock_socket: str, lock_dirs: LockspaceDirs) -> None:
         super().__init__(uri, os.path.join(state_dir, "qemu"), os.path.join(runtime_dir, "qemu"))
         self.hypervisor_version = qemu_version()
         self.log_dir = os.path.join(log_dir, "qemu")
@@ -87,6 +88,8 @@ class QemuDriver(Driver):
         self._loop = loop
         self._machined = machined
         self._virtlogd_socket = virtlogd_socket
+        self._lock_socket = lock_socket
+        self._lock_dirs = lock_dirs
         self.load()
 
     def prepare_definition(self, definition: DomainDefinition) -> DomainDefinition:
@@ -109,24 +112,42 @@ class QemuDriver(Driver):
         for stale in (monitor, pidfile):
             if os.path.exists(stale):
                 os.unlink(stale)
+        leases = lease_requests(definition, self._lock_dirs)
+        lock = self._lock_client() if leases else None
         cmd = command.build(definition, monitor, pidfile, paused)
         out = self._open_log(obj, log_file)
+        gate_read, gate_write = os.pipe()
         try:
             os.write(out, f"{time.strftime('%Y-%m-%d %H:%M:%S%z')}: starting up\n"
                           f"{' '.join(cmd.argv)}\n".encode())
-            proc = subprocess.Popen(cmd.argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    close_fds=True)
+            # QEMU runs with the pid it is spawned with, but only once we open the gate:
+            # virtlockd grants the disk leases to that pid before QEMU opens any image.
+            # The gate is the shell's stdin; a gate closed unopened ends it before QEMU.
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", 'read -r _ && exec "$@" </dev/null', "virtd-qemu-gate",
+                 *cmd.argv],
+                stdin=gate_read, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                close_fds=True, pass_fds=[lock.fileno()] if lock is not None else [])
         finally:
             os.close(out)
+            os.close(gate_read)
         try:
+            if lock is not None:
+                take_leases(lock, obj, domain_id, proc.pid, leases)
+            os.write(gate_write, b"go\n")
             Qmp.connect(monitor, time.monotonic() + START_TIMEOUT).close()
-        except VirtError:
+        except VirtError as err:
             proc.kill()
             proc.wait()
-            raise VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU,
-                            "process exited while connecting to monitor: "
-                            + self._last_log_line(log_file)) from None
+            if isinstance(err, QmpError):
+                raise VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.QEMU,
+                                "process exited while connecting to monitor: "
+                                + self._last_log_line(log_file)) from None
+            raise
+        finally:
+            os.close(gate_write)
+            if lock is not None:
+                lock.close()
         obj.hv = {"pid": proc.pid, "start_time": process_start_time(proc.pid),
                   "monitor": monitor}
         self._place_in_scope(obj, domain_id, definition)
@@ -147,6 +168,14 @@ class QemuDriver(Driver):
                         extra=fields(domain_name=obj.name, domain_uuid=str(obj.uuid)))
             return os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                            0o600)
+
+    def _lock_client(self) -> LockClient:
+        try:
+            return LockClient(self._lock_socket, timeout=30)
+        except VirtError as err:
+            raise VirtError(ErrorCode.OPERATION_FAILED, ErrorDomain.LOCKING,
+                            f"cannot take disk leases: virtlockd is not reachable at "
+                            f"{self._lock_socket}: {err.message}") from None
 
     def _last_log_line(self, log_file: str) -> str:
         """QEMU's last words, once virtlogd has written out what its pipe holds."""
@@ -271,6 +300,23 @@ class QemuDriver(Driver):
 
     def security_model(self) -> tuple[str, str]:
         return "none", "0"
+
+
+def lease_requests(definition: DomainDefinition, dirs: LockspaceDirs) -> list[LeaseRequest]:
+    """The leases a VM needs: one per writable disk image (shareable disks share theirs)."""
+    return [disk_lease(disk.path, dirs, shared=disk.shareable) for disk in definition.disks
+            if disk.path and not disk.readonly and disk.device in ("disk", "lun")]
+
+
+def take_leases(lock: LockClient, obj: DomainObject, domain_id: int, pid: int,
+                leases: list[LeaseRequest]) -> None:
+    """Register QEMU (`pid`) as the owner and acquire every lease, then restrict the
+    connection: QEMU inherited it and keeps it open, so the leases live exactly as long
+    as QEMU does and QEMU itself cannot issue lock calls."""
+    lock.register(obj.uuid, obj.name, domain_id, pid)
+    for lease in leases:
+        lock.acquire_lease(lease)
+    lock.restrict()
 
 
 def _tail(path: str, size: int = 2048) -> str:
