@@ -168,11 +168,7 @@ class Daemon:
                                               spec.limits.max_queued_clients)]
                     unlink = path
                 for sock in socks:
-                    server.add_service(Service(
-                        server, sock, name=sock_spec.filename, readonly=sock_spec.readonly,
-                        auth=sock_spec.auth, max_client_requests=sock_spec.max_client_requests,
-                        programs=sock_spec.programs, own_uid_only=sock_spec.own_uid_only,
-                        unlink_path=unlink))
+                    _add_service(server, sock_spec, sock, unlink)
         if activation is not None:
             activation.complete()
         return False
@@ -196,11 +192,7 @@ class Daemon:
                     continue
                 sock = socket.socket(fileno=svc["fd"])
                 os.set_inheritable(sock.fileno(), False)
-                server.add_service(Service(
-                    server, sock, name=sock_spec.filename, readonly=sock_spec.readonly,
-                    auth=sock_spec.auth, max_client_requests=sock_spec.max_client_requests,
-                    programs=sock_spec.programs, own_uid_only=sock_spec.own_uid_only,
-                    unlink_path=svc["unlink_path"]))
+                _add_service(server, sock_spec, sock, svc["unlink_path"])
             for svc in by_name.values():
                 os.close(svc["fd"])
             server.restore_clients(state["clients"], self.client_state_restorers)
@@ -373,6 +365,14 @@ class LogManagerLike:
     def get_filters(self) -> tuple[str | None, int]: ...
     def set_outputs(self, text: str | None) -> None: ...
     def set_filters(self, text: str | None) -> None: ...
+
+
+def _add_service(server: Server, spec: SocketSpec, sock: socket.socket,
+                 unlink_path: str | None) -> None:
+    server.add_service(Service(
+        server, sock, name=spec.filename, readonly=spec.readonly, auth=spec.auth,
+        max_client_requests=spec.max_client_requests, programs=spec.programs,
+        own_uid_only=spec.own_uid_only, unlink_path=unlink_path))
 
 
 def bind_unix_socket(path: str, mode: int, backlog: int) -> socket.socket:

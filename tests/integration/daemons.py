@@ -40,19 +40,23 @@ def wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None = None,
 
 
 @dataclass
-class RunningDaemon:
+class DaemonProcess:
+    """A daemon process under test, ours or libvirt's: its sockets, log and stop."""
+
     name: str
     root: Path
     proc: subprocess.Popen[bytes]
-    config: Path
-    env: dict[str, str] = field(default_factory=dict)
+
+    socket_prefix = ""
+    """Socket names are `<prefix>-sock...`; empty means the daemon's name."""
+    uri_mode = "session"
 
     @property
     def sock_dir(self) -> Path:
         return self.root / "run" / "virtd"
 
     def socket(self, suffix: str = "sock") -> Path:
-        return self.sock_dir / f"{self.name}-{suffix}"
+        return self.sock_dir / f"{self.socket_prefix or self.name}-{suffix}"
 
     @property
     def admin_socket(self) -> Path:
@@ -60,7 +64,7 @@ class RunningDaemon:
 
     @property
     def admin_uri(self) -> str:
-        return f"{self.name}:///session?socket={self.admin_socket}"
+        return f"{self.name}:///{self.uri_mode}?socket={self.admin_socket}"
 
     @property
     def log_file(self) -> Path:
@@ -75,6 +79,14 @@ class RunningDaemon:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+@dataclass
+class RunningDaemon(DaemonProcess):
+    """One of our daemons, in session mode under `root`."""
+
+    config: Path = Path()
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def daemon_env(root: Path) -> dict[str, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tests.integration.daemons import wait_for_socket
+from tests.integration.daemons import DaemonProcess, wait_for_socket
 
 SBIN = Path("/usr/sbin")
 LIBVIRT_DAEMONS = ("virtlogd", "virtlockd")
@@ -39,43 +39,16 @@ def unavailable_reason(name: str) -> str | None:
 
 
 @dataclass
-class LibvirtDaemon:
-    """One of libvirt's daemons, running in its own mount namespace."""
+class LibvirtDaemon(DaemonProcess):
+    """libvirt's daemon in its private mount namespace."""
 
-    name: str
-    root: Path
-    proc: subprocess.Popen[bytes]
-    config: Path
+    config: Path = Path()
+    uri_mode = "system"
 
     @property
     def sock_dir(self) -> Path:
         """The daemon's /run/libvirt, seen from outside its namespace."""
         return Path(f"/proc/{self.proc.pid}/root/run/libvirt")
-
-    def socket(self, suffix: str = "sock") -> Path:
-        return self.sock_dir / f"{self.name}-{suffix}"
-
-    @property
-    def admin_socket(self) -> Path:
-        return self.socket("admin-sock")
-
-    @property
-    def admin_uri(self) -> str:
-        return f"{self.name}:///system?socket={self.admin_socket}"
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / f"{self.name}.stderr"
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 def start_libvirt_daemon(name: str, root: Path, config: str = "",

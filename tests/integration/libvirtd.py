@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.daemons import wait_for_socket
+from tests.integration.daemons import DaemonProcess, wait_for_socket
 
 LIBVIRTD = Path("/usr/sbin/libvirtd")
 UNPRIVILEGED_UID = 65534
@@ -41,37 +40,19 @@ def unavailable_reason() -> str | None:
 
 
 @dataclass
-class Libvirtd:
+class Libvirtd(DaemonProcess):
     """A running libvirtd session daemon; `root` holds everything it owns."""
 
-    root: Path
-    proc: subprocess.Popen[bytes]
+    socket_prefix = "libvirt"
 
     @property
     def sock_dir(self) -> Path:
         return self.root / "run" / "libvirt"
 
-    def socket(self, suffix: str = "sock") -> Path:
-        return self.sock_dir / f"libvirt-{suffix}"
-
     @property
     def uri(self) -> str:
         """The URI that makes virsh / libvirt-python use this daemon's test driver."""
         return f"test+unix:///default?socket={self.socket()}"
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / "libvirtd.stderr"
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 def _session_env(root: Path) -> dict[str, str]:
@@ -108,7 +89,7 @@ def start_libvirtd() -> Libvirtd:
     with open(root / "libvirtd.stderr", "wb") as stderr:
         proc = subprocess.Popen(command, env=_session_env(root), stdin=subprocess.DEVNULL,
                                 stdout=stderr, stderr=stderr, cwd=str(root))
-    daemon = Libvirtd(root, proc)
+    daemon = Libvirtd("libvirtd", root, proc)
     try:
         wait_for_socket(daemon.socket(), proc)
     except Exception:

@@ -591,6 +591,19 @@ def test_virtlockd_leases_are_listed_and_forced_free_over_dbus(host: VirtdHost) 
         [lease] = [entry for entry in listed[0] if entry["resource"]["data"] == disk]
         assert lease["owner_name"]["data"] == "leasedemo" and not lease["shared"]["data"]
 
+        # `systemctl reload virtlockd` re-executes it in place: same MainPID, lease intact.
+        main_pid = booted.run(["systemctl", "show", "-P", "MainPID", "virtlockd"]).stdout
+        booted.run(["systemctl", "reload", "virtlockd"])
+        poll("virtlockd to re-execute", lambda: booted.journal(
+            SYSLOG_IDENTIFIER="virtlockd", _PID=main_pid.strip(),
+            MESSAGE_ID=str(MessageId.DAEMON_RELOAD)))
+        assert booted.run(["systemctl", "show", "-P", "MainPID", "virtlockd"]).stdout == main_pid
+        relisted = poll("the lease listed after the re-exec", lambda: [
+            entry for entry in host.busctl_data("call", *leases_bus, "ListLeases",
+                                                user=host.admin)[0]
+            if entry["resource"]["data"] == disk])
+        assert relisted == [lease]
+
         refused = host.busctl("call", *leases_bus, "ReleaseLease", "ssu", "", disk, "0",
                               user=host.outsider, check=False)
         assert refused.returncode != 0 and "Traceback" not in refused.stderr
