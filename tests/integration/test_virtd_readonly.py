@@ -170,8 +170,12 @@ def test_verdicts_match_libvirtd(virtd: RunningDaemon, libvirtd: Libvirtd) -> No
         return {name: result if result[0] == ErrorCode.OPERATION_DENIED else None
                 for name, result in found.items()}
 
+    # libvirtd answers AUTH_POLKIT on a socket without auth with whatever error its worker
+    # thread raised last (often the previous call's): that is no verdict to compare.
     ours = refusals(virtd.socket("sock-ro"), 0)
     theirs = refusals(libvirtd.socket(), CONNECT_RO)
+    for found in (ours, theirs):
+        found.pop("REMOTE_PROC_AUTH_POLKIT")
     assert ours == theirs
     assert sum(1 for refusal in ours.values() if refusal) == len(WRITE) + 1
 
