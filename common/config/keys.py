@@ -19,7 +19,9 @@ LOG_LEVEL = Key(
     int,
     3,
     "Least important messages the daemon logs: 1 debug, 2 information, "
-    "3 warnings, 4 errors. log_filters can change it for chosen modules.",
+    "3 warnings, 4 errors. log_filters can change it for chosen modules, and "
+    "an output in log_outputs with a lower priority of its own (e.g. "
+    "1:file:/var/log/virtd/debug.log) receives those lower records too.",
     LOGGING_SECTION,
     in_range(1, 4),
 )

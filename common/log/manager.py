@@ -83,17 +83,25 @@ class _State:
     thresholds: dict[str, Priority] = field(default_factory=dict, compare=False, repr=False)
 
     def threshold(self, logger_name: str) -> Priority:
-        """The first matching filter's priority, else the global level."""
+        """The first matching filter's priority, else the unfiltered floor."""
         found = self.thresholds.get(logger_name)
         if found is None:
             module = source_module(logger_name)
-            found = next((f.priority for f in self.filters if f.matches(module)), self.level)
+            found = next((f.priority for f in self.filters if f.matches(module)),
+                         self.unfiltered_floor)
             self.thresholds[logger_name] = found
         return found
 
+    @property
+    def unfiltered_floor(self) -> Priority:
+        """What an unfiltered module logs from: the global level, or lower when an output
+        asks for lower priorities (`1:file:/x` gets debug records without also lowering
+        log_level; libvirt would need both). Each output still applies its own priority."""
+        return min([self.level, *(o.priority for o, _ in self.outputs)])
+
     def lowest_passing(self) -> Priority:
         """The lowest priority that can pass; the root logger drops lower records unbuilt."""
-        module_floor = min([self.level, *(f.priority for f in self.filters)])
+        module_floor = min([self.unfiltered_floor, *(f.priority for f in self.filters)])
         floor = max(module_floor, min(output.priority for output, _ in self.outputs))
         if self.journals_key_events:
             floor = min(floor, KEY_EVENT_PRIORITY)

@@ -138,16 +138,26 @@ def test_first_matching_filter_wins(make_manager, tmp_path, filters, shown):
     assert messages(log_file) == (["dispatching call 3"] if shown else [])
 
 
-def test_filter_lowers_the_threshold_of_one_module_only(make_manager, tmp_path):
+def test_filter_raises_the_threshold_of_one_module_only(make_manager, tmp_path):
     log_file = tmp_path / "virtd.log"
     manager = make_manager()  # global level stays 3
     manager.set_outputs(f"1:file:{log_file}")
-    manager.set_filters("1:rpc")
+    manager.set_filters("4:util")
     server_log.debug("dispatching call 3")
     util_log.debug("parsed reply")
-    util_log.info("reply size 12")
     util_log.warning("reply truncated")
-    assert messages(log_file) == ["dispatching call 3", "reply truncated"]
+    util_log.error("reply lost")
+    assert messages(log_file) == ["dispatching call 3", "reply lost"]
+
+
+def test_a_debug_output_gets_debug_records_without_lowering_the_level(make_manager, tmp_path):
+    verbose, normal = tmp_path / "debug.log", tmp_path / "normal.log"
+    manager = make_manager()  # global level stays 3
+    manager.set_outputs(f"1:file:{verbose} 3:file:{normal}")
+    server_log.debug("dispatching call 3")
+    server_log.warning("client slow")
+    assert messages(verbose) == ["dispatching call 3", "client slow"]
+    assert messages(normal) == ["client slow"]
 
 
 def test_each_output_applies_its_own_priority(make_manager, tmp_path):
@@ -162,28 +172,34 @@ def test_each_output_applies_its_own_priority(make_manager, tmp_path):
 
 
 def test_global_level_change_applies_to_modules_already_seen(make_manager, tmp_path):
-    log_file = tmp_path / "virtd.log"
-    manager = make_manager()
-    manager.set_outputs(f"1:file:{log_file}")
-    server_log.info("before")
-    manager.set_level(2)
-    server_log.info("after")
-    assert messages(log_file) == ["after"]
+    manager = make_manager()  # default output, which follows the level
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    server_log.addHandler(handler)
+    try:
+        server_log.info("before")
+        manager.set_level(2)
+        server_log.info("after")
+    finally:
+        server_log.removeHandler(handler)
+    assert [r.getMessage() for r in records] == ["after"]
 
 
 def test_clearing_filters(make_manager, tmp_path):
     log_file = tmp_path / "virtd.log"
     manager = make_manager()
     manager.set_outputs(f"1:file:{log_file}")
-    manager.set_filters("1:rpc")
-    assert manager.get_filters() == ("1:*rpc* ", 1)
+    manager.set_filters("4:rpc")
+    assert manager.get_filters() == ("4:*rpc* ", 1)
+    server_log.debug("silenced by the filter")
     manager.set_filters("")
     assert manager.get_filters() == (None, 0)
     server_log.debug("dispatching call 3")
-    manager.set_filters("1:rpc")
+    manager.set_filters("4:rpc")
     manager.set_filters(None)
     assert manager.get_filters() == (None, 0)
-    assert messages(log_file) == []
+    assert messages(log_file) == ["dispatching call 3"]
 
 
 # --- admin read-back --------------------------------------------------------
@@ -312,6 +328,7 @@ def test_change_made_in_one_thread_applies_at_once_in_another(make_manager, tmp_
     thread = threading.Thread(target=worker)
     thread.start()
     try:
+        manager.set_filters("4:rpc")
         requests.put("before the change")
         assert done.get(timeout=10) == "before the change"
         manager.set_filters("1:rpc.server")
