@@ -109,6 +109,9 @@ class Daemon:
         self.admin = AdminApi(self)
         self.holders: list[Holder] = []
         self.reload_hooks: list[Callable[[], None]] = []
+        self.start_hooks: list[Callable[[], None]] = []
+        """Run once the sockets are open (and fds from systemd's fd store are known), before
+        the first client is served: virtlockd and virtlogd adopt their parked fds here."""
         self.settings_hooks: list[Callable[[str | None, str], None]] = []
         self.stop_hooks: list[Callable[[], None]] = []
         self.idle_timeout = idle_timeout
@@ -322,6 +325,8 @@ class Daemon:
             self._schedule_watchdog(watchdog)
         # D-Bus first: polkit (socket auth, access_drivers) is reached through it, and a
         # socket-activated client's first call is served as soon as the servers start.
+        for hook in self.start_hooks:
+            hook()
         self.dbus = DBusMirror(self, self.dbus_interfaces)
         await self.dbus.start()
         for server in self.servers.values():

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from dbus_fast import Variant
 
-from common.admin.api import AdminApi
+from common.admin.api import AdminApi, ClientLimits
+from common.rpc.workers import PoolStats
 from common.dbus.interface import Arg, DBusObject, Interface, Method, Property, Signal
 
 if TYPE_CHECKING:
@@ -95,8 +96,13 @@ def _client_info(api: AdminApi, server: str, client_id: int) -> dict[str, Varian
 
 
 def server_interface(api: AdminApi, name: str) -> Interface:
-    pool = lambda: api.threadpool(name)  # noqa: E731 - read at call time, never cached
-    limits = lambda: api.client_limits(name)  # noqa: E731
+    def pool() -> PoolStats:
+        """Read at call time, never cached: the figures are live."""
+        return api.threadpool(name)
+
+    def limits() -> ClientLimits:
+        return api.client_limits(name)
+
     return Interface(
         "org.virtd.Server1",
         f"Server '{name}': its worker pool, client limits and connected clients.",

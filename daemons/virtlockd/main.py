@@ -30,8 +30,7 @@ def build(daemon: Daemon, cfg: Config) -> list[ServerSpec]:
     daemon.fdstore_prefixes = (FDSTORE_PREFIX,)
     daemon.holders.append(Holder("leases", manager.held))
     daemon.stop_hooks.append(manager.stop)
-    # The fd store is known only once the sockets are open: adopt first thing in the loop.
-    daemon.loop.call_soon(state.adopt_parked)
+    daemon.start_hooks.append(state.adopt_parked)
     lease_admin = LeaseAdminApi(manager)
     daemon.dbus_interfaces.append(lease_interface(lease_admin))
     return [private_server_spec(NAME, cfg, (lock_program(manager),)),

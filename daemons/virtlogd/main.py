@@ -27,8 +27,7 @@ def build(daemon: Daemon, cfg: Config) -> list[ServerSpec]:
     daemon.holders.append(Holder("pipes", handler.count))
     daemon.state_providers.append(handler)
     daemon.fdstore_prefixes = (PARK_PREFIX,)
-    # The fd store is known once the sockets are open: adopt its pipes when the loop starts.
-    daemon.loop.call_soon(lambda: handler.adopt(daemon.fdstore))
+    daemon.start_hooks.append(lambda: handler.adopt(daemon.fdstore))
     LogCleaner(root.directory, cfg.max_age_days, cfg.max_backups,
                handler.open_paths).start(daemon.loop)
     return [private_server_spec(NAME, cfg, (log_program(handler),)),
