@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.integration.daemons import RunningDaemon, start_daemon
+from tests.integration.lock_client import OwnerProcess
 
 DAEMONS = ("virtd", "virtlockd", "virtlogd")
 
@@ -41,3 +42,17 @@ def virt_admin(uri: str, *command: str, timeout: float = 20) -> subprocess.Compl
     """Run the real virt-admin (libvirt-clients) against `uri`."""
     return subprocess.run(["virt-admin", "-c", uri, *command], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def owner(lockd: RunningDaemon) -> Iterator[Callable[[str], OwnerProcess]]:
+    """Start real lease-owner processes on the module's `lockd` daemon; all closed at teardown."""
+    started: list[OwnerProcess] = []
+
+    def start(name: str) -> OwnerProcess:
+        started.append(OwnerProcess(lockd.socket(), name, len(started) + 1))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        proc.close()

@@ -56,19 +56,6 @@ def lockd(run_daemon: Callable[..., RunningDaemon]) -> RunningDaemon:
 
 
 @pytest.fixture
-def owner(lockd: RunningDaemon) -> Iterator[Callable[[str], OwnerProcess]]:
-    started: list[OwnerProcess] = []
-
-    def start(name: str) -> OwnerProcess:
-        started.append(OwnerProcess(lockd.socket(), name, len(started) + 1))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        proc.close()
-
-
-@pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     """A process that connections made by the test itself register as their owner, so
     the daemon never signals the test runner."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
@@ -16,7 +16,6 @@ from daemons.virtlockd.admin_cli import lease_commands, list_leases, release_lea
 from daemons.virtlockd.client import indirect_name
 from daemons.virtlockd.protocol import AcquireFlags
 from tests.integration.daemons import RunningDaemon
-from tests.integration.lock_client import OwnerProcess
 
 SHARED = int(AcquireFlags.SHARED)
 AUTOCREATE = int(AcquireFlags.AUTOCREATE)
@@ -26,19 +25,6 @@ AUTOCREATE = int(AcquireFlags.AUTOCREATE)
 def lockd(run_daemon: Callable[..., RunningDaemon], tmp_path: Path) -> RunningDaemon:
     return run_daemon("virtlockd", f'file_lockspace_dir = "{tmp_path / "leases"}"\n',
                       ("--verbose",))
-
-
-@pytest.fixture
-def owner(lockd: RunningDaemon) -> Iterator[Callable[[str], OwnerProcess]]:
-    started: list[OwnerProcess] = []
-
-    def start(name: str) -> OwnerProcess:
-        started.append(OwnerProcess(lockd.socket(), name, len(started) + 1))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        proc.close()
 
 
 def disk(tmp_path: Path, name: str) -> str:

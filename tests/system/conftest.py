@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.system.harness import BootedSystem, BootError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +29,13 @@ def booted(request: pytest.FixtureRequest) -> Iterator[BootedSystem]:
         yield system
     finally:
         system.stop()
+
+
+@pytest.fixture(scope="module")
+def guest(booted: BootedSystem) -> BootedSystem:
+    """The booted system with this checkout's units installed, as the package installs them."""
+    booted.install_units(REPO / "units", {"DOCDIR": str(REPO)})
+    return booted
 
 
 def _print_past_capture(request: pytest.FixtureRequest, message: str) -> None:

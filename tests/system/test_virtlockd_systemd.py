@@ -16,17 +16,16 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 from common.log.message_ids import MessageId
 from daemons.virtlockd.client import indirect_name
-from tests.system.harness import BootedSystem, BootError
+from tests.system.harness import BootedSystem
 
 pytestmark = pytest.mark.system
 
-REPO = Path(__file__).resolve().parents[2]
 SOCKET = "/run/virtd/virtlockd-sock"
 ADMIN_SOCKET = "/run/virtd/virtlockd-admin-sock"
 CONFIG = "/etc/virtd/virtlockd.conf"
@@ -94,18 +93,6 @@ with AdminClient(sys.argv[1]) as conn:
 """
 
 
-@pytest.fixture(scope="module")
-def guest() -> Iterator[BootedSystem]:
-    system = BootedSystem()
-    try:
-        system.start()
-    except BootError as error:
-        pytest.fail(f"cannot boot systemd in a container: {error}", pytrace=False)
-    try:
-        system.install_units(REPO / "units", {"DOCDIR": str(REPO)})
-        yield system
-    finally:
-        system.stop()
 
 
 def wait_until(condition: Callable[[], Any], what: str, deadline: float = 20.0) -> None:

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from common.log.message_ids import MessageId
 from tests.integration.test_virtlogd import DEMO_UUID, WRITER, counter_lines, wait_until
-from tests.system.harness import BootedSystem, BootError
+from tests.system.harness import BootedSystem
 
 pytestmark = pytest.mark.system
 
-REPO = Path(__file__).resolve().parents[2]
 SOCKET = "/run/virtd/virtlogd-sock"
 CONFIG = "/etc/virtd/virtlogd.conf"
 
@@ -55,18 +53,6 @@ with LogClient(sys.argv[1]) as client:
 """
 
 
-@pytest.fixture(scope="module")
-def guest() -> Iterator[BootedSystem]:
-    system = BootedSystem()
-    try:
-        system.start()
-    except BootError as error:
-        pytest.fail(f"cannot boot systemd in a container: {error}", pytrace=False)
-    try:
-        system.install_units(REPO / "units", {"DOCDIR": str(REPO)})
-        yield system
-    finally:
-        system.stop()
 
 
 def start_virtlogd(guest: BootedSystem, config: str) -> None:
