@@ -85,15 +85,21 @@ class DBusMirror:
         try:
             self.bus = await MessageBus(bus_type=bus_type, negotiate_unix_fd=True).connect()
             self.authority = PolkitAuthority(await self._polkit_bus(bus_type))
-            self.objects = {o.path: o for o in admin_objects(self.daemon, self.extra_interfaces)}
-            self.bus.add_message_handler(self._on_message)
+        except Exception as exc:
+            log.warning("no D-Bus connection (no polkit, no machined, no D-Bus API): %s", exc)
+            self.stop()
+            self.authority = None
+            return
+        self.objects = {o.path: o for o in admin_objects(self.daemon, self.extra_interfaces)}
+        self.bus.add_message_handler(self._on_message)
+        try:
             # Claim the name only once we can answer: a call that D-Bus-activated us is
             # delivered the moment we own it.
             await self.bus.request_name(bus_name(self.daemon.name))
         except Exception as exc:
-            log.warning("D-Bus mirror unavailable: %s", exc)
-            self.stop()
-            self.authority = None
+            # The connection still serves polkit checks and machined; only the API is off.
+            log.warning("cannot own %s, the D-Bus admin API is off (is polkit/org.virtd.conf "
+                        "installed?): %s", bus_name(self.daemon.name), exc)
             return
         self.daemon.settings_hooks.append(self._settings_changed)
         for server in self.daemon.servers.values():
