@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Sequence
@@ -9,7 +10,10 @@ from typing import Sequence
 from systemd import daemon as sd_daemon
 
 
+@functools.cache
 def under_systemd() -> bool:
+    """Whether systemd listens for our notifications (fixed for the process's life; asked
+    on every status change, so read once)."""
     return "NOTIFY_SOCKET" in os.environ
 
 
