@@ -327,6 +327,7 @@ class Daemon:
         # socket-activated client's first call is served as soon as the servers start.
         for hook in self.start_hooks:
             hook()
+        self.fdstore.close_unclaimed()
         self.dbus = DBusMirror(self, self.dbus_interfaces)
         await self.dbus.start()
         for server in self.servers.values():

@@ -180,9 +180,6 @@ class Channel:
         if not self._out:
             self.close(None)
 
-    @property
-    def pending_output(self) -> int:
-        return len(self._out)
 
     def close(self, reason: str | None) -> None:
         """Close now; `reason` is None for an orderly end."""

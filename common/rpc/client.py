@@ -96,15 +96,6 @@ class RpcClient:
             raise VirtError(ErrorCode.RPC, ErrorDomain.RPC,
                             f"Unable to decode message payload: {exc}") from None
 
-    def wait_event(self) -> Message:
-        """Block until the next event arrives (for clients that only listen)."""
-        while True:
-            msg = self._read_message()
-            if self._handle_keepalive(msg):
-                continue
-            if msg.header.type == MessageType.MESSAGE:
-                return msg
-
     def _wait_reply(self, prog: int, vers: int, serial: int) -> Message:
         while True:
             msg = self._read_message()

@@ -84,8 +84,5 @@ class StoppedDetail(IntEnum):
     FAILED = 5
 
 
-class ShutdownDetail(IntEnum):
-    FINISHED = 0
-
 
 EVENT_ID_LIFECYCLE = 0
