@@ -234,18 +234,6 @@ TOOL_CASES = [
 ]
 """Cases the tool decides (parsing, local checks, lookups): one daemon is enough."""
 
-QUIET_CASES = [
-    ("uri",),
-    ("server-list",),
-    ("server-threadpool-info", "{d}"),
-    ("server-clients-info", "{d}"),
-    ("client-list", "{d}"),
-    ("srv-clients-list", "{d}"),
-    ("daemon-log-filters",),
-    ("daemon-log-outputs",),
-    ("server-threadpool-info", "nope"),
-    ("server-update-tls", "{d}"),
-]
 
 ON_VIRTD = pytest.mark.parametrize("target", ["virtd"], indirect=True)
 
