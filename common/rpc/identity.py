@@ -43,15 +43,22 @@ def _name_of_group(gid: int) -> str:
         return str(gid)
 
 
-def process_start_time(pid: int) -> int:
-    """Field 22 of /proc/<pid>/stat; 0 if the process is gone."""
+def process_stat(pid: int) -> list[bytes]:
+    """The fields of /proc/<pid>/stat from field 3 (state) on; empty if the process is gone.
+
+    The command name (field 2) may contain spaces and ')': we split after the last ')'.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
-        return 0
-    # The command name (field 2) may contain spaces and ')': split after the last ')'.
-    fields = stat[stat.rfind(b")") + 2:].split()
+        return []
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def process_start_time(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat; 0 if the process is gone."""
+    fields = process_stat(pid)
     return int(fields[19]) if len(fields) > 19 else 0
 
 

@@ -487,13 +487,8 @@ class Server:
     def _run(self, ctx: CallContext, args: Any) -> tuple[Any, VirtError | None]:
         try:
             return ctx.procedure.handler(ctx, args), None
-        except VirtError as err:
-            return None, err
-        except Exception:
-            log.exception("procedure %s failed unexpectedly", ctx.procedure.name,
-                          extra=fields(client_id=ctx.client.id, server=ctx.client.server.name))
-            return None, VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
-                                   f"unexpected failure in {ctx.procedure.name}")
+        except Exception as exc:
+            return None, self._call_failure(ctx, exc)
         finally:
             ctx.close_unclaimed_fds()
 
@@ -504,16 +499,22 @@ class Server:
     async def _run_async(self, ctx: CallContext, args: Any) -> None:
         try:
             result: tuple[Any, VirtError | None] = (await ctx.procedure.handler(ctx, args), None)
-        except VirtError as err:
-            result = (None, err)
-        except Exception:
-            log.exception("procedure %s failed unexpectedly", ctx.procedure.name,
-                          extra=fields(client_id=ctx.client.id, server=ctx.client.server.name))
-            result = (None, VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
-                                      f"unexpected failure in {ctx.procedure.name}"))
+        except Exception as exc:
+            result = (None, self._call_failure(ctx, exc))
         finally:
             ctx.close_unclaimed_fds()
         self._finish(ctx.client, ctx.header, ctx.procedure, *result)
+
+    @staticmethod
+    def _call_failure(ctx: CallContext, exc: Exception) -> VirtError:
+        """The error a failed handler's client gets: its VirtError, or an internal error for
+        a bug (logged with its traceback; the daemon carries on)."""
+        if isinstance(exc, VirtError):
+            return exc
+        log.error("procedure %s failed unexpectedly", ctx.procedure.name, exc_info=exc,
+                  extra=fields(client_id=ctx.client.id, server=ctx.client.server.name))
+        return VirtError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
+                         f"unexpected failure in {ctx.procedure.name}")
 
     def _finish(self, client: ServerClient, call: Header, procedure: Procedure | None,
                 value: Any, error: VirtError | None) -> None:

@@ -22,7 +22,7 @@ import time
 
 from common.errors import ErrorCode, ErrorDomain, VirtError
 from common.log.fields import fields
-from common.rpc.identity import process_start_time
+from common.rpc.identity import process_start_time, process_stat
 from daemons.virtd.domain.definition import DomainDefinition
 from daemons.virtd.domain.names import safe_state_filename
 from daemons.virtd.domain.objects import DomainObject
@@ -290,12 +290,10 @@ class QemuDriver(Driver):
         pid = obj.hv.get("pid")
         if not obj.active or not pid:
             return 0
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                fields_ = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
+        stat = process_stat(pid)
+        if len(stat) < 13:
             return 0
-        ticks = int(fields_[11]) + int(fields_[12])
+        ticks = int(stat[11]) + int(stat[12])  # utime + stime (fields 14 and 15)
         return ticks * 1_000_000_000 // CLOCK_TICKS
 
     def security_model(self) -> tuple[str, str]:
