@@ -54,8 +54,7 @@ def admin_server_spec(daemon: str, cfg: Config, admin: Program, *,
     return ServerSpec(
         "admin",
         Limits(max_clients=cfg.admin_max_clients, max_anonymous_clients=max_anonymous_clients,
-               max_queued_clients=getattr(cfg, "admin_max_queued_clients", 20),
-               max_client_requests=getattr(cfg, "admin_max_client_requests", 5)),
+               max_queued_clients=getattr(cfg, "admin_max_queued_clients", 20)),
         min_workers=getattr(cfg, "admin_min_workers", 0),
         max_workers=getattr(cfg, "admin_max_workers", 0),
         prio_workers=0,
@@ -111,7 +110,7 @@ def private_server_spec(daemon: str, cfg: Config, programs: tuple[Program, ...])
     return ServerSpec(
         daemon,
         Limits(max_clients=cfg.max_clients, max_anonymous_clients=cfg.max_clients,
-               max_queued_clients=30, max_client_requests=1),
+               max_queued_clients=30),
         min_workers=0, max_workers=0, prio_workers=0,
         keepalive=KeepaliveSettings(-1, 0),
         sockets=[SocketSpec(daemon, f"{daemon}-sock", (f"{daemon}-sock", f"{daemon}.socket"),

@@ -80,7 +80,6 @@ class Limits:
     max_clients: int
     max_anonymous_clients: int
     max_queued_clients: int
-    max_client_requests: int
 
 
 @dataclass(slots=True)
@@ -321,7 +320,8 @@ class Server:
 
     def restore_settings(self, saved: dict[str, Any]) -> None:
         """Live-tuned limits and pool sizes carry over a re-exec (changes made through admin)."""
-        self.limits = Limits(**saved["limits"])
+        known = {f.name for f in dataclasses.fields(Limits)}
+        self.limits = Limits(**{k: v for k, v in saved["limits"].items() if k in known})
         self.pool.set_limits(*saved["pool"])
         self.keepalive = KeepaliveSettings(*saved["keepalive"])
         self.next_client_id = saved["next_client_id"]

@@ -57,8 +57,7 @@ def main_server_spec(cfg: Config, programs: tuple[Program, ...], privileged: boo
     return ServerSpec(
         NAME,
         Limits(max_clients=cfg.max_clients, max_anonymous_clients=cfg.max_anonymous_clients,
-               max_queued_clients=cfg.max_queued_clients,
-               max_client_requests=cfg.max_client_requests),
+               max_queued_clients=cfg.max_queued_clients),
         min_workers=cfg.min_workers, max_workers=cfg.max_workers, prio_workers=cfg.prio_workers,
         keepalive=KeepaliveSettings(cfg.keepalive_interval, cfg.keepalive_count),
         sockets=[
