@@ -24,6 +24,7 @@ from common.dbus.mirror import DBusMirror
 from common.errors import VirtError
 from common.fdstore import FdStore
 from common.log.fields import fields
+from common.log.manager import LogManager
 from common.log.message_ids import MessageId
 from common.paths import Paths
 from common.rpc.keepalive import KeepaliveSettings
@@ -99,7 +100,7 @@ class DaemonError(Exception):
 class Daemon:
     """One running daemon process."""
 
-    def __init__(self, name: str, paths: Paths, logs: "LogManagerLike", *,
+    def __init__(self, name: str, paths: Paths, logs: LogManager, *,
                  idle_timeout: int = 0) -> None:
         self.name = name
         self.paths = paths
@@ -362,15 +363,6 @@ class Daemon:
         """Ping from the event loop itself, so a hung loop stops the pings."""
         notify.watchdog_ping()
         self.loop.call_later(interval, self._schedule_watchdog, interval)
-
-
-class LogManagerLike:
-    """What the daemon and the admin API need from the logging layer."""
-
-    def get_outputs(self) -> tuple[str, int]: ...
-    def get_filters(self) -> tuple[str | None, int]: ...
-    def set_outputs(self, text: str | None) -> None: ...
-    def set_filters(self, text: str | None) -> None: ...
 
 
 def _add_service(server: Server, spec: SocketSpec, sock: socket.socket,
