@@ -180,12 +180,17 @@ class VirtdHost:
         return str(self.booted.venv / "bin" / "python")
 
     def start_unit(self, prefix: str, script: str, *args: str, user: str | None = None) -> str:
-        """Run `script` as a Type=notify transient unit; returns once it said READY=1."""
+        """Run `script` as a Type=notify transient unit; returns once it said READY=1.
+
+        A script run as another user gets Debian's python3 (its libvirt and systemd modules
+        are system-wide): the checkout, and so its .venv, may sit in a directory only root
+        can enter (a clone in `mktemp -d`)."""
         unit = self.booted.unique_name(prefix)
         self.booted.write_file(f"/run/{unit}.py", script)
         as_user = ["-p", f"User={user}"] if user else []
+        python = "/usr/bin/python3" if user else self.python()
         self.booted.run(["systemd-run", f"--unit={unit}", "-p", "Type=notify", *as_user,
-                         self.python(), f"/run/{unit}.py", *args])
+                         python, f"/run/{unit}.py", *args])
         return f"{unit}.service"
 
     def virtd_active(self) -> bool:
